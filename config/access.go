@@ -1,0 +1,214 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// upstreamNames returns the upstream names sorted, for stable output.
+func (c *Config) upstreamNames() []string {
+	names := make([]string, 0, len(c.Upstreams))
+	for n := range c.Upstreams {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Line returns the line of a key path such as "routes[2].path" in the file
+// the configuration was loaded from, or of its nearest parent in the file;
+// 0 when unknown (built in code, or nothing of it in the file).
+func (c *Config) Line(path string) int { return lineOf(c.lines, path) }
+
+// UpstreamFor returns the upstream name route i uses: its own upstream, or
+// the only upstream when it names none. It returns "" for a deny route
+// without an upstream, for an index out of range, and for a route that
+// Validate would refuse.
+func (c *Config) UpstreamFor(i int) string {
+	if i < 0 || i >= len(c.Routes) {
+		return ""
+	}
+	r := c.Routes[i]
+	if r.Upstream != "" {
+		return r.Upstream
+	}
+	if r.Policy == Deny || len(c.Upstreams) != 1 {
+		return ""
+	}
+	for name := range c.Upstreams {
+		return name
+	}
+	return ""
+}
+
+// MatchMode returns r.Match, with "" meaning MatchPrefix (Load fills it in,
+// but a Route built in code may leave it empty).
+func (r Route) MatchMode() Match {
+	if r.Match == "" {
+		return MatchPrefix
+	}
+	return r.Match
+}
+
+// UpperMethods returns r.Methods upper-cased, without duplicates, in their
+// order; nil means every method. It allocates: call it once when building a
+// route table, not per request.
+func (r Route) UpperMethods() []string {
+	if len(r.Methods) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(r.Methods))
+	for _, m := range r.Methods {
+		m = strings.ToUpper(m)
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// AllowsMethod reports whether the route applies to method: always when
+// Methods is empty, else when one of them equals method case-insensitively,
+// GET also covering HEAD. It does not allocate.
+func (r Route) AllowsMethod(method string) bool {
+	if len(r.Methods) == 0 {
+		return true
+	}
+	head := strings.EqualFold(method, "HEAD")
+	for _, m := range r.Methods {
+		if strings.EqualFold(m, method) || head && strings.EqualFold(m, "GET") {
+			return true
+		}
+	}
+	return false
+}
+
+// TrustedPrefixes returns trusted_proxies parsed, a single address as a
+// /32 or /128, every prefix masked. Entries Validate refuses are skipped.
+// The proxy should compare them with the peer's address Unmap()ed, since an
+// IPv4 peer may arrive as ::ffff:a.b.c.d.
+func (c *Config) TrustedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for _, s := range c.TrustedProxies {
+		if p, ok := parsePrefix(s); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Embedded reports whether the in-process development store is used: no url,
+// sentinel or cluster.
+func (r Redis) Embedded() bool {
+	return r.URL == "" && r.Sentinel == nil && r.Cluster == nil
+}
+
+// EmailDomains returns allowed_email_domains lower-cased (emails are
+// compared lower-case); empty means any domain.
+func (a Auth) EmailDomains() []string { return lower(a.AllowedEmailDomains) }
+
+// RedirectHosts returns allowed_redirect_hosts lower-cased; an entry with a
+// leading dot stands for the subdomains of the rest.
+func (a Auth) RedirectHosts() []string { return lower(a.AllowedRedirectHosts) }
+
+// PublicBase returns public_url without a trailing slash, ready for
+// PublicBase() + LoginPath; "" when public_url is unset.
+func (a Auth) PublicBase() string { return strings.TrimRight(a.PublicURL, "/") }
+
+func lower(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = strings.ToLower(s)
+	}
+	return out
+}
+
+// RedisDescription describes the session store for logs and `gatehouse
+// check`, never showing a password: the URL's password is replaced with
+// "xxxxx" and configured passwords are only said to be set.
+func (c *Config) RedisDescription() string {
+	r := c.Redis
+	var b strings.Builder
+	switch {
+	case r.URL != "":
+		b.WriteString("redis " + redactURL(r.URL))
+	case r.Sentinel != nil:
+		fmt.Fprintf(&b, "redis sentinel master %q via %s", r.Sentinel.Master, strings.Join(r.Sentinel.Addrs, ","))
+		if r.Sentinel.Password != "" {
+			b.WriteString(" (sentinel password set)")
+		}
+	case r.Cluster != nil:
+		fmt.Fprintf(&b, "redis cluster via %s", strings.Join(r.Cluster.Addrs, ","))
+	default:
+		return fmt.Sprintf("embedded in-memory store (development only: data is lost at exit), key prefix %q", r.KeyPrefix)
+	}
+	if r.Password != "" {
+		b.WriteString(" (password set)")
+	}
+	fmt.Fprintf(&b, ", key prefix %q", r.KeyPrefix)
+	return b.String()
+}
+
+// redactURL hides a URL's password (and an unparsable URL entirely, since
+// it may hold one).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return u.Redacted()
+}
+
+// Summary describes the configuration for `gatehouse check`: listeners,
+// store, upstreams with their URLs (passwords redacted) and one line per
+// route (index, name, match, path, methods, policy, upstream), ending with
+// a newline.
+func (c *Config) Summary() string {
+	var b strings.Builder
+	admin := c.AdminListen
+	if admin == "" {
+		admin = "off"
+	}
+	fmt.Fprintf(&b, "listen %s, admin %s\n", c.Listen, admin)
+	fmt.Fprintf(&b, "store: %s\n", c.RedisDescription())
+	fmt.Fprintf(&b, "upstreams:\n")
+	for _, name := range c.upstreamNames() {
+		u := c.Upstreams[name]
+		fmt.Fprintf(&b, "  %s: %s", name, redactURL(u.URL))
+		if u.URL != BuiltinEcho {
+			fmt.Fprintf(&b, " (dial %s, response headers %s", u.DialTimeout, u.ResponseHeaderTimeout)
+			if u.CAFile != "" {
+				fmt.Fprintf(&b, ", ca %s", u.CAFile)
+			}
+			if u.InsecureSkipVerify {
+				b.WriteString(", INSECURE: certificates not verified")
+			}
+			b.WriteString(")")
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "routes (first match wins):\n")
+	for i, r := range c.Routes {
+		name := r.Name
+		if name == "" {
+			name = "-"
+		}
+		methods := "*"
+		if m := r.UpperMethods(); m != nil {
+			methods = strings.Join(m, ",")
+		}
+		up := c.UpstreamFor(i)
+		if up == "" {
+			up = "-"
+		}
+		fmt.Fprintf(&b, "  %d %s %s %s methods=%s policy=%s upstream=%s\n", i, name, r.MatchMode(), r.Path, methods, r.Policy, up)
+	}
+	fmt.Fprintf(&b, "default_policy: %s\n", c.DefaultPolicy)
+	return b.String()
+}
