@@ -1,0 +1,238 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// headerKind classifies a request header name for the upstream rewrite.
+type headerKind uint8
+
+const (
+	hkNone headerKind = iota
+	// hkIdentity: a client's copy of an identity header. Always removed;
+	// only the gateway sets these.
+	hkIdentity
+	// hkReroute: a header that some servers and frameworks honour to
+	// change the method or path behind the gateway's back. Always removed.
+	hkReroute
+	// hkForwarding: a header describing the client or the original
+	// request's address. Replaced for an untrusted peer; behind a trusted
+	// one the canonical names are carried over (see rewrite.go).
+	hkForwarding
+)
+
+// Header names by kind. Their folded forms (lower case, without '-', '_'
+// and '.') are what a client's header name is compared with, because PHP,
+// CGI and WSGI backends read X_User_Id and X.User.Id as the same variable
+// as X-User-Id (oauth2-proxy CVE-2025-64484).
+var (
+	identityHeaders = []string{
+		"X-User-Id", "X-User-Email", "Remote-User", "X-Remote-User",
+		"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username",
+		"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Preferred-Username",
+	}
+	rerouteHeaders = []string{
+		"X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Prefix",
+		"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+		// The forward-auth request headers: an upstream that is itself
+		// behind a forward-auth check must not be fed a forged original.
+		"X-Original-URI", "X-Original-Method", "X-Forwarded-Uri", "X-Forwarded-Method",
+	}
+	forwardingHeaders = []string{
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
+		"X-Real-IP", "X-Client-IP", "True-Client-IP",
+	}
+)
+
+// maxFoldedName bounds the folded header names the classifier looks up; a
+// longer client header name cannot be one of ours. Configured identity
+// header names are limited to it (New refuses longer ones).
+const maxFoldedName = 96
+
+// headerPolicy classifies request header names without allocating.
+type headerPolicy struct {
+	kinds map[string]headerKind
+}
+
+func newHeaderPolicy(extraIdentity ...string) (headerPolicy, error) {
+	hp := headerPolicy{kinds: make(map[string]headerKind)}
+	add := func(names []string, k headerKind) error {
+		for _, n := range names {
+			if n == "" {
+				continue
+			}
+			var buf [maxFoldedName]byte
+			f, ok := foldName(buf[:0], n)
+			if !ok || len(f) == 0 {
+				return fmt.Errorf("header name %q: too long or empty", n)
+			}
+			hp.kinds[string(f)] = k
+		}
+		return nil
+	}
+	if err := add(forwardingHeaders, hkForwarding); err != nil {
+		return hp, err
+	}
+	if err := add(rerouteHeaders, hkReroute); err != nil {
+		return hp, err
+	}
+	// Identity last: a configured identity name wins over any other kind.
+	if err := add(identityHeaders, hkIdentity); err != nil {
+		return hp, err
+	}
+	if err := add(extraIdentity, hkIdentity); err != nil {
+		return hp, err
+	}
+	return hp, nil
+}
+
+// foldName appends name lower-cased and without '-', '_' and '.' to dst,
+// which must have capacity maxFoldedName; ok is false when it does not fit.
+func foldName(dst []byte, name string) ([]byte, bool) {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '-' || c == '_' || c == '.':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if len(dst) == cap(dst) {
+			return dst, false
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
+// kind classifies a header name. The map lookup with string(bytes) does
+// not allocate.
+func (hp *headerPolicy) kind(name string) headerKind {
+	var buf [maxFoldedName]byte
+	f, ok := foldName(buf[:0], name)
+	if !ok {
+		return hkNone
+	}
+	return hp.kinds[string(f)]
+}
+
+// isWebSocketUpgrade reports whether h asks for a WebSocket upgrade, the
+// only upgrade the gateway lets through (h2c would bypass it).
+func isWebSocketUpgrade(h http.Header) bool {
+	up := h["Upgrade"]
+	return len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "websocket") &&
+		headerHasToken(h["Connection"], "upgrade")
+}
+
+// headerHasToken reports whether a comma-separated header holds token
+// (case-insensitively).
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sessionCookie returns the value of the first cookie called name in h's
+// Cookie headers, parsing them in place (no allocation, unlike
+// Request.Cookie).
+func sessionCookie(h http.Header, name string) string {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// stripCookie removes every cookie called name from h's Cookie headers,
+// keeping the others in order, and drops a Cookie line left empty.
+func stripCookie(h http.Header, name string) {
+	lines := h["Cookie"]
+	out := lines[:0]
+	for _, line := range lines {
+		if !strings.Contains(line, name) {
+			out = append(out, line)
+			continue
+		}
+		var b strings.Builder
+		rest := line
+		for rest != "" {
+			var part string
+			part, rest, _ = strings.Cut(rest, ";")
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			if k, _, _ := strings.Cut(part, "="); strings.TrimSpace(k) == name {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(part)
+		}
+		if b.Len() > 0 {
+			out = append(out, b.String())
+		}
+	}
+	if len(out) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = out
+}
+
+// bearer returns the credential of an "Authorization: Bearer T" value
+// (scheme case-insensitive), or "".
+func bearer(v string) string {
+	const p = "bearer "
+	if len(v) > len(p) && strings.EqualFold(v[:len(p)], p) {
+		return strings.TrimSpace(v[len(p):])
+	}
+	return ""
+}
+
+// IsBrowserNavigation reports whether r looks like a browser loading a page
+// (GET or HEAD whose Accept holds text/html): such a request without a
+// session is redirected to the sign-in page rather than answered 401.
+func IsBrowserNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, a := range r.Header["Accept"] {
+		if strings.Contains(a, "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+// originHost returns the host[:port] of an Origin header value
+// ("https://app.example.com:8443"), or "" when it is not one ("null").
+func originHost(origin string) string {
+	_, rest, ok := strings.Cut(origin, "://")
+	if !ok || rest == "" || strings.ContainsAny(rest, "/?#@") {
+		return ""
+	}
+	return rest
+}

@@ -1,0 +1,247 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+)
+
+// Routes is the compiled route table: the configuration's rules in order,
+// with methods upper-cased and upstreams resolved. It is read-only after
+// NewRoutes, so any number of requests may Match at once without a lock.
+type Routes struct {
+	rules         []rule
+	defaultPolicy config.Policy
+	// defaultUpstream is where a request that no rule matches goes when
+	// default_policy is not deny ("" when there is no single upstream).
+	defaultUpstream string
+}
+
+type rule struct {
+	route config.Route // as configured, for Explain
+	path  string
+	exact bool
+	// methods is nil for "every method"; otherwise upper-case names, with
+	// HEAD added where GET is listed.
+	methods  []string
+	name     string
+	policy   config.Policy
+	upstream string
+}
+
+// Decision is the outcome of matching a request against the route table.
+type Decision struct {
+	// Index is the rule's position, counted from 0; -1 for default_policy.
+	Index int
+	// Name is the metrics and log label: the rule's name, else its index
+	// as a string, "default" for default_policy.
+	Name string
+	// Policy is what to do with the request.
+	Policy config.Policy
+	// Upstream names the upstream to forward to ("" for a deny without
+	// one).
+	Upstream string
+	// Route is the matched rule as configured (the zero Route for the
+	// default).
+	Route config.Route
+}
+
+// NewRoutes compiles cfg's route table. It fails on what Validate should
+// already have refused (an unknown upstream, an ambiguous missing one, a
+// bad policy), so that a Config built in code cannot slip past.
+func NewRoutes(cfg *config.Config) (*Routes, error) {
+	single := ""
+	if len(cfg.Upstreams) == 1 {
+		for name := range cfg.Upstreams {
+			single = name
+		}
+	}
+	rs := &Routes{defaultPolicy: cfg.DefaultPolicy, defaultUpstream: single}
+	switch cfg.DefaultPolicy {
+	case config.Deny:
+	case config.Public, config.Authenticated:
+		if single == "" {
+			return nil, fmt.Errorf("default_policy: %s needs exactly one upstream", cfg.DefaultPolicy)
+		}
+	default:
+		return nil, fmt.Errorf("default_policy: unknown policy %q", cfg.DefaultPolicy)
+	}
+	for i, r := range cfg.Routes {
+		ru := rule{route: r, path: r.Path, policy: r.Policy, name: r.Name, upstream: r.Upstream}
+		if ru.name == "" {
+			ru.name = strconv.Itoa(i)
+		}
+		if !strings.HasPrefix(r.Path, "/") {
+			return nil, fmt.Errorf("routes[%d].path: must start with \"/\"", i)
+		}
+		if clean, err := checkDecoded(r.Path); err != nil || clean != r.Path {
+			// A rule that no clean path can ever equal would silently
+			// never match (or match something else than it says).
+			return nil, fmt.Errorf("routes[%d].path: not a clean path", i)
+		}
+		switch r.Match {
+		case "", config.MatchPrefix:
+		case config.MatchExact:
+			ru.exact = true
+		default:
+			return nil, fmt.Errorf("routes[%d].match: unknown match %q", i, r.Match)
+		}
+		switch r.Policy {
+		case config.Public, config.Authenticated, config.Deny:
+		default:
+			return nil, fmt.Errorf("routes[%d].policy: unknown policy %q", i, r.Policy)
+		}
+		if ru.upstream == "" {
+			ru.upstream = single
+		}
+		if ru.upstream == "" && r.Policy != config.Deny {
+			return nil, fmt.Errorf("routes[%d].upstream: required with more than one upstream", i)
+		}
+		if ru.upstream != "" {
+			if _, ok := cfg.Upstreams[ru.upstream]; !ok {
+				return nil, fmt.Errorf("routes[%d].upstream: unknown upstream %q", i, ru.upstream)
+			}
+		}
+		if len(r.Methods) > 0 {
+			seen := map[string]bool{}
+			for _, m := range r.Methods {
+				m = strings.ToUpper(strings.TrimSpace(m))
+				if m == "" {
+					return nil, fmt.Errorf("routes[%d].methods: empty method", i)
+				}
+				seen[m] = true
+				if m == "GET" {
+					seen["HEAD"] = true
+				}
+			}
+			for m := range seen {
+				ru.methods = append(ru.methods, m)
+			}
+			sort.Strings(ru.methods)
+		}
+		rs.rules = append(rs.rules, ru)
+	}
+	return rs, nil
+}
+
+// Match returns the first rule whose path and methods match, else the
+// default. method must already be upper-case and cleanPath the result of
+// CheckPath. It allocates nothing.
+func (rs *Routes) Match(method, cleanPath string) Decision {
+	for i := range rs.rules {
+		ru := &rs.rules[i]
+		if !ru.matchPath(cleanPath) || !ru.matchMethod(method) {
+			continue
+		}
+		return Decision{Index: i, Name: ru.name, Policy: ru.policy, Upstream: ru.upstream, Route: ru.route}
+	}
+	d := Decision{Index: -1, Name: "default", Policy: rs.defaultPolicy}
+	if d.Policy != config.Deny {
+		d.Upstream = rs.defaultUpstream
+	}
+	return d
+}
+
+// Len is the number of rules.
+func (rs *Routes) Len() int { return len(rs.rules) }
+
+func (ru *rule) matchPath(p string) bool {
+	if ru.exact {
+		return p == ru.path
+	}
+	return underPrefix(p, ru.path)
+}
+
+func (ru *rule) matchMethod(m string) bool {
+	if ru.methods == nil {
+		return true
+	}
+	for _, x := range ru.methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Explain returns the line `gatehouse explain` prints for a request of
+// method to rawURL (a path such as "/admin?x=1" or an absolute URL):
+//
+//	rule N name=NAME path=PATH match=MATCH methods=M1,M2|* policy=P upstream=U
+//	no rule: default_policy deny
+//	bad path: REASON
+//	endpoint login (answered by the gateway itself)
+//
+// A refused path is an answer, not an error: the error is for a
+// configuration the gateway could not run.
+func Explain(cfg *config.Config, method, rawURL string) (string, error) {
+	rs, err := NewRoutes(cfg)
+	if err != nil {
+		return "", err
+	}
+	method = strings.ToUpper(method)
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "bad path: the URL does not parse", nil
+	}
+	clean, err := CheckPath(u)
+	if err != nil {
+		var pe *pathError
+		if errors.As(err, &pe) {
+			return "bad path: " + pe.reason, nil
+		}
+		return "bad path", nil
+	}
+	if method == "CONNECT" || method == "TRACE" {
+		return "method not allowed: " + method, nil
+	}
+	if name := endpointName(cfg, clean); name != "" {
+		return "endpoint " + name + " (answered by the gateway itself)", nil
+	}
+	d := rs.Match(method, clean)
+	if d.Index < 0 {
+		return "no rule: default_policy " + string(d.Policy), nil
+	}
+	ru := &rs.rules[d.Index]
+	match := string(ru.route.Match)
+	if match == "" {
+		match = string(config.MatchPrefix)
+	}
+	methods := "*"
+	if len(ru.route.Methods) > 0 {
+		ms := make([]string, len(ru.route.Methods))
+		for i, m := range ru.route.Methods {
+			ms[i] = strings.ToUpper(m)
+		}
+		methods = strings.Join(ms, ",")
+	}
+	up := ru.upstream
+	if up == "" {
+		up = "-"
+	}
+	return fmt.Sprintf("rule %d name=%s path=%s match=%s methods=%s policy=%s upstream=%s",
+		d.Index, ru.name, ru.path, match, methods, ru.policy, up), nil
+}
+
+// endpointName names the gateway's own endpoint at clean, or "".
+func endpointName(cfg *config.Config, clean string) string {
+	a := &cfg.Auth
+	switch {
+	case a.VerifyPath != "" && underPrefix(clean, a.VerifyPath):
+		return "verify"
+	case clean == a.LoginPath:
+		return "login"
+	case clean == a.RegisterPath:
+		return "register"
+	case clean == a.LogoutPath:
+		return "logout"
+	case clean == a.MePath:
+		return "me"
+	}
+	return ""
+}

@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"time"
+)
+
+// reqState is everything the gateway knows about one request. It is
+// allocated once per request and is itself the request's context (it embeds
+// the server's context and answers Value(stateKey) with itself), so that
+// putting it in the context costs no second allocation; the logging,
+// metrics, Rewrite and ErrorHandler code read it from there. Its w field is
+// the ResponseWriter wrapper that records the status and size.
+type reqState struct {
+	context.Context
+	w     statusWriter
+	start time.Time
+
+	method string // upper-cased
+	clean  string // checked path; "" until CheckPath passed
+	route  *routeRT
+	rule   int // matched rule index; -1 default; -2 none (own endpoint, refused early)
+
+	clientIP    string
+	trustedPeer bool
+
+	id     Identity
+	authed bool // id is valid and goes upstream
+
+	// bearerToken: the Authorization header carried a gateway token, which
+	// must not reach the upstream.
+	bearerToken bool
+	// sessionCookie: the session cookie is present (and must be stripped).
+	sessionCookie bool
+}
+
+type stateKey struct{}
+
+// Value answers the state key with the state itself and delegates every
+// other key, so that context.WithTimeout on it still finds the server's
+// cancelCtx and starts no goroutine.
+func (st *reqState) Value(key any) any {
+	if _, ok := key.(stateKey); ok {
+		return st
+	}
+	return st.Context.Value(key)
+}
+
+func stateFrom(ctx context.Context) *reqState {
+	if st, ok := ctx.(*reqState); ok {
+		return st
+	}
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+// statusWriter records the status and body size for the log line and
+// metrics. It forwards Flush and Hijack (and Unwrap for
+// http.ResponseController) so streaming and WebSocket upgrades work
+// through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status   int
+	bytes    int64
+	hijacked bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	// 1xx responses (103 Early Hints, forwarded by ReverseProxy) are not
+	// the final status.
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	_ = w.FlushError()
+}
+
+func (w *statusWriter) FlushError() error {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	switch f := w.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
+		f.Flush()
+		return nil
+	}
+	return http.ErrNotSupported
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	c, brw, err := h.Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, brw, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
