@@ -35,7 +35,8 @@ func (c *Config) validateServer(v *collector) {
 	if c.AdminListen != "" {
 		if msg := checkHostPort(c.AdminListen); msg != "" {
 			v.add("admin_listen", "%s", msg)
-		} else if c.AdminListen == c.Listen {
+		} else if c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+			// Port 0 asks the kernel for a free port, so two ":0" differ.
 			v.add("admin_listen", "must differ from listen")
 		}
 	}
@@ -90,6 +91,10 @@ func (c *Config) validateRedis(v *collector) {
 	}
 	if r.KeyPrefix == "" {
 		v.add("redis.key_prefix", "must not be empty")
+	} else if strings.ContainsAny(r.KeyPrefix, "{}") {
+		// The store puts one user's keys in one Cluster slot with a {hash
+		// tag}; braces in the prefix would become the tag instead.
+		v.add("redis.key_prefix", "must not contain { or }")
 	}
 }
 

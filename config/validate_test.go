@@ -36,6 +36,7 @@ func TestValidateProblems(t *testing.T) {
 		{"cluster without addrs", up + "redis:\n  cluster:\n    addrs: []\n", []string{`4: redis.cluster.addrs: needs at least one host:port`}},
 		{"password without a server", up + "redis:\n  password: x\n", []string{`3: redis.password: set, but no redis url, sentinel or cluster is configured (the embedded store has no password)`}},
 		{"key_prefix empty", up + "redis:\n  key_prefix: \"\"\n", []string{`3: redis.key_prefix: must not be empty`}},
+		{"key_prefix with a hash tag", up + "redis:\n  key_prefix: \"app{x}:\"\n", []string{`3: redis.key_prefix: must not contain { or }`}},
 		{"no upstreams key", "listen: 127.0.0.1:1\n", []string{`upstreams: required: at least one upstream`}},
 		{"empty upstreams", "upstreams: {}\n", []string{`1: upstreams: required: at least one upstream`}},
 		{"upstream scheme", "upstreams:\n  app: ftp://x\n", []string{`2: upstreams.app.url: must be an http:// or https:// URL, or builtin:echo`}},
