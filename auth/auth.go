@@ -50,3 +50,8 @@ var ErrTooManyAttempts = errors.New("too many attempts")
 
 func (e *ThrottledError) Error() string        { return "too many attempts" }
 func (e *ThrottledError) Is(target error) bool { return target == ErrTooManyAttempts }
+
+// Seconds is the Retry-After header value: whole seconds, at least 1.
+func (e *ThrottledError) Seconds() int {
+	return int(retryAfter(e.RetryAfter) / time.Second)
+}

@@ -1,0 +1,461 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+)
+
+// cleanupTimeout bounds the store calls that tidy up after a request whose
+// own context may already be cancelled (giving back a throttle reservation).
+const cleanupTimeout = time.Second
+
+// ServiceOptions are NewService's optional dependencies; the zero value is
+// valid.
+type ServiceOptions struct {
+	// Now is the clock; nil means the store's clock (time.Now by default).
+	Now func() time.Time
+	// Logger receives problems that are not returned (a failed clean-up);
+	// nil discards them.
+	Logger *slog.Logger
+	// Metrics counts logins, registrations and store errors; nil counts
+	// nothing.
+	Metrics *Metrics
+	// MaxConcurrentHashes caps concurrent bcrypt work, so a flood of logins
+	// queues instead of starving the proxy of CPU; 0 means runtime.NumCPU().
+	// Waiting for a slot is bounded by the request's context.
+	MaxConcurrentHashes int
+}
+
+// Service is accounts and sessions: the operations behind /register,
+// /login, /logout, /me, the proxy's session check and the users/sessions
+// commands. It is safe for concurrent use.
+type Service struct {
+	store   *Store
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *Metrics
+
+	hashSlots chan struct{}
+	// dummyHash is a real bcrypt hash of the configured cost, compared
+	// against when the email has no account, so that an unknown email and
+	// a wrong password cost the same time.
+	dummyHash []byte
+
+	cost             int
+	minPassword      int
+	registrationOpen bool
+	allowedDomains   []string
+	limits           throttleLimits
+	window           time.Duration
+	ttl              time.Duration
+	idle             time.Duration
+}
+
+// NewService returns a Service on store configured by cfg.Auth and
+// cfg.Session. It computes one bcrypt hash of the configured cost, so it
+// takes as long as a login.
+func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service, error) {
+	if store == nil || cfg == nil {
+		return nil, errors.New("auth: NewService needs a store and a config")
+	}
+	a, sess := cfg.Auth, cfg.Session
+	var problems []error
+	if a.BcryptCost < bcrypt.MinCost || a.BcryptCost > bcrypt.MaxCost {
+		problems = append(problems, fmt.Errorf("auth.bcrypt_cost: %d is outside %d..%d", a.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost))
+	}
+	if a.MaxLoginFailures < 1 {
+		problems = append(problems, errors.New("auth.max_login_failures: must be at least 1"))
+	}
+	if time.Duration(a.LoginFailureWindow) < time.Second {
+		problems = append(problems, errors.New("auth.login_failure_window: must be at least 1s"))
+	}
+	if a.PasswordMinLength < 0 {
+		problems = append(problems, errors.New("auth.password_min_length: must not be negative"))
+	}
+	// Tokens carry their end in whole seconds, rounded down: a TTL of at
+	// least 2s leaves every new session at least 1s.
+	if time.Duration(sess.TTL) < 2*time.Second {
+		problems = append(problems, errors.New("session.ttl: must be at least 2s"))
+	}
+	if sess.IdleTimeout < 0 {
+		problems = append(problems, errors.New("session.idle_timeout: must not be negative"))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("auth: %w", errors.Join(problems...))
+	}
+
+	s := &Service{
+		store:            store,
+		now:              opts.Now,
+		log:              opts.Logger,
+		metrics:          opts.Metrics,
+		cost:             a.BcryptCost,
+		minPassword:      a.PasswordMinLength,
+		registrationOpen: a.Registration == config.RegistrationOpen,
+		allowedDomains:   a.AllowedEmailDomains,
+		limits:           throttleLimitsFor(a.MaxLoginFailures),
+		window:           time.Duration(a.LoginFailureWindow),
+		ttl:              time.Duration(sess.TTL),
+		idle:             time.Duration(sess.IdleTimeout),
+	}
+	if s.now == nil {
+		s.now = store.now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	n := opts.MaxConcurrentHashes
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	s.hashSlots = make(chan struct{}, n)
+
+	var pw [18]byte
+	if _, err := rand.Read(pw[:]); err != nil {
+		return nil, fmt.Errorf("auth: dummy password: %w", err)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(base64.RawURLEncoding.EncodeToString(pw[:])), s.cost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dummy hash: %w", err)
+	}
+	s.dummyHash = h
+	return s, nil
+}
+
+// Store returns the service's store.
+func (s *Service) Store() *Store { return s.store }
+
+// IsToken reports whether tok has the shape of a session token (see
+// token.go), without asking the store.
+func (s *Service) IsToken(tok string) bool {
+	_, _, ok := parseToken(tok)
+	return ok
+}
+
+// Authenticate returns the session of tok and restarts its idle timer. It
+// is the proxy's hot path, kept lean on purpose: one Redis command (GETEX,
+// no pipeline, no script), no lock, and of its own allocations only the
+// key (go-redis adds about eight). It returns ErrSessionNotFound (malformed,
+// unknown, expired, revoked or altered token) or an error wrapping
+// ErrStoreUnavailable; never the one for the other.
+func (s *Service) Authenticate(ctx context.Context, tok string) (Session, error) {
+	userID, endUnix, ok := parseToken(tok)
+	if !ok {
+		return Session{}, ErrSessionNotFound
+	}
+	end := time.Unix(endUnix, 0)
+	ttl := sessionTTL(s.idle, end.Sub(s.now()))
+	if ttl < time.Millisecond {
+		// Past its absolute end: no need to ask Redis, whose copy has
+		// expired too.
+		return Session{}, ErrSessionNotFound
+	}
+	email, ok, err := s.store.touchSession(ctx, userID, tok, ttl)
+	if err != nil {
+		s.metrics.storeError(err)
+		return Session{}, err
+	}
+	if !ok {
+		return Session{}, ErrSessionNotFound
+	}
+	return Session{User: User{ID: userID, Email: email}, Expires: end}, nil
+}
+
+// Register creates an account and a first session for it, returning the
+// user and the session token. Errors: ErrRegistrationClosed (also for a
+// domain outside auth.allowed_email_domains), ErrInvalidEmail,
+// ErrWeakPassword, ErrEmailTaken, ErrStoreUnavailable.
+func (s *Service) Register(ctx context.Context, email, password string) (User, string, error) {
+	return s.RegisterReplacing(ctx, email, password, "")
+}
+
+// RegisterReplacing is Register that also deletes the session of
+// previousToken (the one the client brought along), as every registration
+// must. previousToken may be "" or anything a client sent: it is only used
+// when it is a token, and never adopted.
+func (s *Service) RegisterReplacing(ctx context.Context, email, password, previousToken string) (u User, tok string, err error) {
+	defer func() {
+		s.metrics.registration(err)
+		s.metrics.storeError(err)
+	}()
+	if !s.registrationOpen {
+		return User{}, "", ErrRegistrationClosed
+	}
+	email, err = NormalizeEmail(email)
+	if err != nil {
+		return User{}, "", err
+	}
+	if !emailDomainAllowed(email, s.allowedDomains) {
+		return User{}, "", fmt.Errorf("%w: email domain not allowed", ErrRegistrationClosed)
+	}
+	if err := checkPassword(password, s.minPassword); err != nil {
+		return User{}, "", err
+	}
+	rec, err := s.newUserRecord(ctx, email, password)
+	if err != nil {
+		return User{}, "", err
+	}
+	if err := s.store.createUser(ctx, rec); err != nil {
+		return User{}, "", err
+	}
+	if err := s.endPrevious(ctx, previousToken); err != nil {
+		return User{}, "", err
+	}
+	tok, err = s.newSession(ctx, rec.user())
+	if err != nil {
+		return User{}, "", err
+	}
+	return rec.user(), tok, nil
+}
+
+// Login checks email and password and creates a new session, returning the
+// user and its token. It first deletes the session of previousToken (the one
+// the client brought along, if it is a token at all): a token held before
+// logging in is never valid afterwards, and it is never adopted.
+//
+// Errors: ErrInvalidEmail, ErrWeakPassword (more than 72 bytes: refused,
+// never cut), *ThrottledError (errors.Is ErrTooManyAttempts; decided
+// before any bcrypt work, even for the right password),
+// ErrInvalidCredentials (the same error, and the same bcrypt work, for an
+// unknown email and a wrong password), ErrStoreUnavailable, or the
+// context's error while waiting for a hash slot.
+func (s *Service) Login(ctx context.Context, email, password, clientIP, previousToken string) (u User, tok string, err error) {
+	defer func() {
+		s.metrics.login(err)
+		s.metrics.storeError(err)
+	}()
+	email, err = NormalizeEmail(email)
+	if err != nil {
+		return User{}, "", err
+	}
+	if len(password) > maxPasswordBytes {
+		return User{}, "", fmt.Errorf("%w: longer than %d bytes", ErrWeakPassword, maxPasswordBytes)
+	}
+
+	keys := s.store.throttleKeys(email, clientIP)
+	wait, err := s.store.throttleCheck(ctx, keys, s.limits, s.window)
+	if err != nil {
+		return User{}, "", err
+	}
+	if wait == 0 {
+		wait, err = s.store.throttleReserve(ctx, keys, s.limits, s.window)
+		if err != nil {
+			return User{}, "", err
+		}
+	}
+	if wait > 0 {
+		return User{}, "", &ThrottledError{RetryAfter: wait}
+	}
+	// From here the attempt holds a reservation in the three counters. A
+	// failed password check keeps it; anything else gives it back.
+	keep := false
+	defer func() {
+		if !keep {
+			s.releaseThrottle(ctx, keys, err == nil)
+		}
+	}()
+
+	rec, err := s.store.getUser(ctx, email)
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
+		return User{}, "", err
+	}
+	hash := s.dummyHash
+	if rec != nil {
+		hash = []byte(rec.Hash)
+	}
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return User{}, "", err
+	}
+	cmpErr := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	release()
+	if rec == nil || cmpErr != nil {
+		if rec != nil && !errors.Is(cmpErr, bcrypt.ErrMismatchedHashAndPassword) {
+			s.log.Error("auth: stored password hash unusable", "user_id", rec.ID, "err", cmpErr)
+		}
+		keep = true
+		return User{}, "", ErrInvalidCredentials
+	}
+
+	if err := s.endPrevious(ctx, previousToken); err != nil {
+		return User{}, "", err
+	}
+	tok, err = s.newSession(ctx, rec.user())
+	if err != nil {
+		return User{}, "", err
+	}
+	// DeleteUser may have removed the account while bcrypt ran, and swept
+	// its sessions before this one existed. Look again, so a deleted
+	// account never walks away with a fresh session.
+	again, err := s.store.getUser(ctx, email)
+	if err != nil || again.ID != rec.ID {
+		_, delErr := s.store.deleteSession(ctx, rec.ID, tok)
+		if err == nil || errors.Is(err, ErrUserNotFound) {
+			err = ErrInvalidCredentials
+		}
+		if delErr != nil {
+			s.metrics.storeError(delErr)
+			s.log.Warn("auth: could not delete the session of a deleted account", "err", delErr)
+		}
+		return User{}, "", err
+	}
+	return rec.user(), tok, nil
+}
+
+// releaseThrottle gives a throttle reservation back (see throttle.go). It
+// runs after the request's own work, possibly with its context cancelled, so
+// it gets a short context of its own; a failure only costs the user one
+// attempt of the window, and is logged.
+func (s *Service) releaseThrottle(ctx context.Context, keys throttleKeys, success bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := s.store.throttleRelease(ctx, keys, success); err != nil {
+		s.metrics.storeError(err)
+		s.log.Warn("auth: could not release a login throttle reservation", "err", err)
+	}
+}
+
+// AddUser creates an account without a session, whatever auth.registration
+// and auth.allowed_email_domains say (the operator's way). The email and
+// password rules still apply.
+func (s *Service) AddUser(ctx context.Context, email, password string) (u User, err error) {
+	defer func() { s.metrics.storeError(err) }()
+	email, err = NormalizeEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	if err := checkPassword(password, s.minPassword); err != nil {
+		return User{}, err
+	}
+	rec, err := s.newUserRecord(ctx, email, password)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.store.createUser(ctx, rec); err != nil {
+		return User{}, err
+	}
+	return rec.user(), nil
+}
+
+// DeleteUser deletes the account of email and ends all its sessions.
+// Errors: ErrInvalidEmail, ErrUserNotFound, ErrStoreUnavailable.
+func (s *Service) DeleteUser(ctx context.Context, email string) (err error) {
+	defer func() { s.metrics.storeError(err) }()
+	email, err = NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	// The account goes first, so no new login succeeds; a login that was
+	// already past its password check notices (see Login) or created its
+	// session before the sweep below, which then finds it in the index.
+	rec, err := s.store.deleteUser(ctx, email)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.revokeAll(ctx, rec.ID)
+	return err
+}
+
+// RevokeSessions ends every session of the account of email and returns
+// how many were alive. Errors: ErrInvalidEmail, ErrUserNotFound,
+// ErrStoreUnavailable.
+func (s *Service) RevokeSessions(ctx context.Context, email string) (n int, err error) {
+	defer func() { s.metrics.storeError(err) }()
+	email, err = NormalizeEmail(email)
+	if err != nil {
+		return 0, err
+	}
+	rec, err := s.store.getUser(ctx, email)
+	if err != nil {
+		return 0, err
+	}
+	return s.store.revokeAll(ctx, rec.ID)
+}
+
+// Logout ends the session of tok; with all, every session of its user.
+// A token that is malformed, unknown or expired is a success: there is
+// nothing to end. Only a live session can end its user's other sessions,
+// so a forged token naming someone's user id cannot log them out.
+func (s *Service) Logout(ctx context.Context, tok string, all bool) (err error) {
+	defer func() { s.metrics.storeError(err) }()
+	userID, endUnix, ok := parseToken(tok)
+	if !ok {
+		return nil
+	}
+	if all && time.Unix(endUnix, 0).After(s.now()) {
+		_, live, err := s.store.getSession(ctx, userID, tok)
+		if err != nil {
+			return err
+		}
+		if live {
+			if _, err := s.store.revokeAll(ctx, userID); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = s.store.deleteSession(ctx, userID, tok)
+	return err
+}
+
+// endPrevious deletes the session a client brought to a login or
+// registration, so that a token planted before logging in (session
+// fixation) is never valid afterwards.
+func (s *Service) endPrevious(ctx context.Context, previousToken string) error {
+	userID, _, ok := parseToken(previousToken)
+	if !ok {
+		return nil
+	}
+	_, err := s.store.deleteSession(ctx, userID, previousToken)
+	return err
+}
+
+// newSession creates a session for u lasting session.ttl (rounded down to
+// whole seconds, which the token carries).
+func (s *Service) newSession(ctx context.Context, u User) (string, error) {
+	now := s.now()
+	end := now.Add(s.ttl).Truncate(time.Second)
+	return s.store.createSession(ctx, u, end, now, s.idle)
+}
+
+// newUserRecord hashes password (waiting for a hash slot) for a new
+// account of a normalised email.
+func (s *Service) newUserRecord(ctx context.Context, email, password string) (*userRecord, error) {
+	id, err := newUserID()
+	if err != nil {
+		return nil, fmt.Errorf("auth: user id: %w", err)
+	}
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	release()
+	if err != nil {
+		// Length was checked before; anything else is unexpected.
+		return nil, fmt.Errorf("auth: hash password: %w", err)
+	}
+	return &userRecord{ID: id, Email: email, Hash: string(h), Created: s.now().UTC()}, nil
+}
+
+// hashSlot waits for one of the MaxConcurrentHashes slots, or for ctx.
+func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("auth: waiting for a hash slot: %w", err)
+	}
+	select {
+	case s.hashSlots <- struct{}{}:
+		return func() { <-s.hashSlots }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("auth: waiting for a hash slot: %w", ctx.Err())
+	}
+}

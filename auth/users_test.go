@@ -1,0 +1,122 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	ok := []struct{ in, want string }{
+		{"ann@example.com", "ann@example.com"},
+		{"  Ann@Example.COM\t\n", "ann@example.com"},
+		{"a.b+tag@sub.example.co.uk", "a.b+tag@sub.example.co.uk"},
+		{"root@localhost", "root@localhost"},
+		{"o'brien@example.com", "o'brien@example.com"},
+		{"JÖRG@bücher.example", "jörg@bücher.example"},
+		{strings.Repeat("a", 64) + "@example.com", strings.Repeat("a", 64) + "@example.com"},
+	}
+	for _, c := range ok {
+		got, err := NormalizeEmail(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q, nil", c.in, got, err, c.want)
+		}
+	}
+	bad := []string{
+		"",
+		"   ",
+		"ann",
+		"ann@",
+		"@example.com",
+		"ann@@example.com",
+		"ann@b@example.com",
+		"ann@example",
+		"ann@.example.com",
+		"ann@example..com",
+		"ann@example.com.",
+		"ann@-example.com",
+		".ann@example.com",
+		"ann.@example.com",
+		"an..n@example.com",
+		"an n@example.com",
+		"ann@exa mple.com",
+		"ann\x00@example.com",
+		"ann\r\n@example.com",
+		"ann\x7f@example.com",
+		"\"ann\"@example.com",
+		"ann<x>@example.com",
+		"ann,bob@example.com",
+		"ann;@example.com",
+		"ann\\@example.com",
+		"a\u200bnn@example.com", // zero-width space
+		"a\u200dnn@example.com", // zero-width joiner
+		"a\u2060nn@example.com", // word joiner
+		"a\ufeffnn@example.com", // BOM
+		"a\u202enn@example.com", // right-to-left override
+		"a\u2066nn@example.com", // left-to-right isolate
+		"a\u00adnn@example.com", // soft hyphen
+		"a\u034fnn@example.com", // combining grapheme joiner
+		"a\ufe0fnn@example.com", // variation selector
+		"a\u3164nn@example.com", // Hangul filler
+		"a\u00a0nn@example.com", // no-break space
+		"a\u3000nn@example.com", // ideographic space
+		"a\ue000nn@example.com", // private use
+		"a\xffnn@example.com",   // invalid UTF-8
+		"ann@example.com\U000e0041",
+		strings.Repeat("a", 65) + "@example.com",
+		"a@" + strings.Repeat("b", 250) + ".com",
+	}
+	for _, in := range bad {
+		if got, err := NormalizeEmail(in); !errors.Is(err, ErrInvalidEmail) {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want ErrInvalidEmail", in, got, err)
+		}
+	}
+}
+
+func TestCheckPassword(t *testing.T) {
+	cases := []struct {
+		name string
+		pw   string
+		min  int
+		ok   bool
+	}{
+		{"empty", "", 0, false},
+		{"short", "1234567", 8, false},
+		{"min", "12345678", 8, true},
+		{"runes not bytes", "ééééééé", 8, false}, // 7 characters, 14 bytes
+		{"runes count", "éééééééé", 8, true},
+		{"72 bytes", strings.Repeat("a", 72), 8, true},
+		{"73 bytes", strings.Repeat("a", 73), 8, false},
+		{"25 euros is 75 bytes", strings.Repeat("€", 25), 8, false},
+		{"24 euros is 72 bytes", strings.Repeat("€", 24), 8, true},
+	}
+	for _, c := range cases {
+		err := checkPassword(c.pw, c.min)
+		if c.ok != (err == nil) || (err != nil && !errors.Is(err, ErrWeakPassword)) {
+			t.Errorf("%s: checkPassword = %v, want ok=%v", c.name, err, c.ok)
+		}
+	}
+}
+
+func TestEmailDomainAllowed(t *testing.T) {
+	allowed := []string{"example.com", " @Corp.Example ", ".partner.example"}
+	cases := map[string]bool{
+		"a@example.com":        true,
+		"a@corp.example":       true,
+		"a@x.partner.example":  true,
+		"a@partner.example":    false,
+		"a@sub.example.com":    false,
+		"a@example.com.evil":   false,
+		"a@evilexample.com":    false,
+		"a@xpartner.example":   false,
+		"a@partner.example.io": false,
+	}
+	for email, want := range cases {
+		if got := emailDomainAllowed(email, allowed); got != want {
+			t.Errorf("emailDomainAllowed(%q) = %v, want %v", email, got, want)
+		}
+	}
+	if !emailDomainAllowed("a@anything.example", nil) {
+		t.Error("an empty list must allow any domain")
+	}
+}
