@@ -1,0 +1,260 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+const embeddedConfig = `
+listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+upstreams:
+  demo: builtin:echo
+routes:
+  - path: /public/
+    policy: public
+  - path: /admin
+    policy: deny
+  - path: /
+    policy: authenticated
+auth:
+  registration: open
+  bcrypt_cost: 4
+session:
+  cookie_secure: false
+`
+
+// echoed is what the builtin echo upstream answers.
+type echoed struct {
+	Method  string              `json:"method"`
+	Path    string              `json:"path"`
+	Headers map[string][]string `json:"headers"`
+}
+
+func decodeEcho(t *testing.T, body string) echoed {
+	t.Helper()
+	var e echoed
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("echo body %q: %v", body, err)
+	}
+	return e
+}
+
+func TestServeEndToEndEmbeddedStore(t *testing.T) {
+	g := newTestGateway(t, embeddedConfig, nil)
+	c := newClient(t)
+	const password = "correct horse battery"
+
+	if st, _, body := do(t, c, "GET", g.public+"/me", "", ""); st != 401 || !strings.Contains(body, `"unauthenticated"`) {
+		t.Fatalf("GET /me without session = %d %s, want 401 unauthenticated", st, body)
+	}
+	st, h, body := do(t, c, "GET", g.public+"/app/x", "", "")
+	if st != 401 || h.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
+		t.Fatalf("protected without session = %d %v %s", st, h, body)
+	}
+	if st, h, _ := do(t, c, "GET", g.public+"/app/x?a=1", "", "", "Accept", "text/html"); st != 302 || h.Get("Location") != "/login?rd=%2Fapp%2Fx%3Fa%3D1" {
+		t.Fatalf("browser navigation = %d Location %q, want 302 /login?rd=%%2Fapp%%2Fx%%3Fa%%3D1", st, h.Get("Location"))
+	}
+
+	st, h, body = do(t, c, "POST", g.public+"/register", "application/json", `{"email":"  Alice@Example.COM ","password":"`+password+`"}`)
+	if st != 201 {
+		t.Fatalf("register = %d %s", st, body)
+	}
+	var reg struct{ User struct{ ID, Email string } }
+	if err := json.Unmarshal([]byte(body), &reg); err != nil || reg.User.ID == "" || reg.User.Email != "alice@example.com" {
+		t.Fatalf("register body %s (%v)", body, err)
+	}
+	setCookie := h.Get("Set-Cookie")
+	token := strings.TrimPrefix(strings.SplitN(setCookie, ";", 2)[0], "gatehouse_session=")
+	for _, attr := range []string{"Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=1209600"} {
+		if !strings.Contains(setCookie, attr) {
+			t.Errorf("Set-Cookie %q lacks %s", setCookie, attr)
+		}
+	}
+
+	st, _, body = do(t, c, "GET", g.public+"/me", "", "")
+	if st != 200 || !strings.Contains(body, reg.User.ID) {
+		t.Fatalf("GET /me = %d %s", st, body)
+	}
+
+	st, _, body = do(t, c, "GET", g.public+"/app/x", "", "", "X-User-Id", "spoofed", "X_User_Id", "spoofed", "Cookie", "theme=dark")
+	if st != 200 {
+		t.Fatalf("protected with session = %d %s", st, body)
+	}
+	e := decodeEcho(t, body)
+	if got := e.Headers["X-User-Id"]; len(got) != 1 || got[0] != reg.User.ID {
+		t.Errorf("upstream X-User-Id = %q, want [%s]", got, reg.User.ID)
+	}
+	if got := e.Headers["X-User-Email"]; len(got) != 1 || got[0] != "alice@example.com" {
+		t.Errorf("upstream X-User-Email = %q", got)
+	}
+	if _, ok := e.Headers["X_User_Id"]; ok {
+		t.Errorf("spoofed X_User_Id reached the upstream")
+	}
+	if strings.Contains(body, token) {
+		t.Errorf("the session token reached the upstream")
+	}
+
+	if st, _, body := do(t, c, "POST", g.public+"/logout", "", ""); st != 204 {
+		t.Fatalf("logout = %d %s", st, body)
+	}
+	if st, _, _ := do(t, c, "GET", g.public+"/app/x", "", "", "Authorization", "Bearer "+token); st != 401 {
+		t.Fatalf("protected after logout with the old token = %d, want 401", st)
+	}
+
+	st, _, body = do(t, c, "GET", g.admin+"/metrics", "", "")
+	for _, m := range []string{"gatehouse_http_requests_total", "gatehouse_build_info", "gatehouse_store_up 1", "go_goroutines"} {
+		if st != 200 || !strings.Contains(body, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+
+	if err := g.stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	logs := g.logs.String()
+	for _, secret := range []string{token, password} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a secret appears in the logs")
+		}
+	}
+	if !strings.Contains(logs, `"msg":"request"`) {
+		t.Errorf("no request log lines:\n%s", logs)
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/good.yaml"
+	bad := dir + "/bad.yaml"
+	os.WriteFile(good, []byte(embeddedConfig), 0o600)
+	os.WriteFile(bad, []byte("upstreams:\n  app: ftp://x\nroutes:\n  - path: nope\n    policy: maybe\nbogus: 1\n"), 0o600)
+
+	var out, errOut strings.Builder
+	if err := run(t.Context(), []string{"check", "-config", good}, noEnv, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("check good = %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "/public/") {
+		t.Errorf("summary lacks the routes:\n%s", out.String())
+	}
+
+	out.Reset()
+	errOut.Reset()
+	err := run(t.Context(), []string{"check", "-config", bad}, noEnv, strings.NewReader(""), &out, &errOut)
+	if err == nil || exitCode(err) != 1 {
+		t.Fatalf("check bad = %v, want exit 1", err)
+	}
+	for _, want := range []string{bad + ":2: upstreams.app", bad + ":4: routes[0].path", bad + ":5: routes[0].policy", bad + ":6: bogus"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("problems lack %q:\n%s", want, errOut.String())
+		}
+	}
+}
+
+func TestExplainCommand(t *testing.T) {
+	path := t.TempDir() + "/gw.yaml"
+	os.WriteFile(path, []byte(embeddedConfig), 0o600)
+	cases := []struct{ method, url, want string }{
+		{"GET", "/public/a", "rule 0"},
+		{"DELETE", "http://h/admin/x", "rule 1"},
+		{"GET", "/anything", "rule 2"},
+	}
+	for _, tc := range cases {
+		var out strings.Builder
+		if err := run(t.Context(), []string{"explain", "-config", path, tc.method, tc.url}, noEnv, strings.NewReader(""), &out, &strings.Builder{}); err != nil {
+			t.Fatalf("explain %s %s: %v", tc.method, tc.url, err)
+		}
+		if !strings.HasPrefix(out.String(), tc.want) {
+			t.Errorf("explain %s %s = %q, want prefix %q", tc.method, tc.url, out.String(), tc.want)
+		}
+	}
+	noRoutes := t.TempDir() + "/none.yaml"
+	os.WriteFile(noRoutes, []byte("upstreams:\n  app: http://127.0.0.1:1\n"), 0o600)
+	var out strings.Builder
+	if err := run(t.Context(), []string{"explain", "-config", noRoutes, "GET", "/x"}, noEnv, strings.NewReader(""), &out, &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out.String()) != "no rule: default_policy deny" {
+		t.Errorf("explain without routes = %q", out.String())
+	}
+}
+
+func TestUsage(t *testing.T) {
+	cases := [][]string{{"bogus"}, {"explain", "-config", "x.yaml"}, {"users"}, {"users", "add"}, {"serve", "-nope"}}
+	for _, args := range cases {
+		err := run(t.Context(), args, noEnv, strings.NewReader(""), &strings.Builder{}, &strings.Builder{})
+		if exitCode(err) != 2 {
+			t.Errorf("run %q = %v, want a usage error (exit 2)", args, err)
+		}
+	}
+}
+
+func TestConfigFromEnvironment(t *testing.T) {
+	path := t.TempDir() + "/env.yaml"
+	os.WriteFile(path, []byte(strings.Replace(embeddedConfig, "bcrypt_cost: 4", "bcrypt_cost: ${COST}", 1)), 0o600)
+	env := map[string]string{"GATEHOUSE_CONFIG": path, "COST": "4"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	var out, errOut strings.Builder
+	if err := run(t.Context(), []string{"check"}, lookup, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("check with GATEHOUSE_CONFIG = %v\n%s", err, errOut.String())
+	}
+	delete(env, "COST")
+	errOut.Reset()
+	if err := run(t.Context(), []string{"check"}, lookup, strings.NewReader(""), &out, &errOut); err == nil || !strings.Contains(errOut.String(), "COST") {
+		t.Errorf("unset ${COST} = %v, stderr %q", err, errOut.String())
+	}
+}
+
+func TestReloadSwapsRoutesAndKeepsOldOnError(t *testing.T) {
+	g := newTestGateway(t, embeddedConfig, nil)
+	c := newClient(t)
+	if st, _, _ := do(t, c, "GET", g.public+"/open/x", "", ""); st != 401 {
+		t.Fatalf("before reload = %d, want 401", st)
+	}
+	opened := strings.Replace(embeddedConfig, "  - path: /public/\n", "  - path: /open/\n    policy: public\n  - path: /public/\n", 1)
+	if err := os.WriteFile(g.configPath, []byte(opened), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, g.public+"/open/x", 200)
+
+	// An invalid file keeps the running configuration.
+	if err := os.WriteFile(g.configPath, []byte(opened+"nonsense: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		_, _, body := do(t, c, "GET", g.admin+"/metrics", "", "")
+		return strings.Contains(body, `gatehouse_config_reloads_total{result="failure"} 1`)
+	})
+	if st, _, _ := do(t, c, "GET", g.public+"/open/x", "", ""); st != 200 {
+		t.Errorf("after a bad reload = %d, want the old config's 200", st)
+	}
+	if !strings.Contains(g.logs.String(), "reload failed") {
+		t.Errorf("the failed reload was not logged")
+	}
+}
+
+func waitStatus(t *testing.T, c *http.Client, url string, want int) {
+	t.Helper()
+	waitFor(t, func() bool {
+		st, _, _ := do(t, c, "GET", url, "", "")
+		return st == want
+	})
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("condition not met within 10s")
+}
+
+func noEnv(string) (string, bool) { return "", false }

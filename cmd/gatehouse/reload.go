@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"reflect"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/gatehouse-dev/gatehouse/config"
+)
+
+// reloadDebounce lets a burst of file events (an editor's save, Kubernetes'
+// ..data symlink swap) settle into one reload.
+const reloadDebounce = 250 * time.Millisecond
+
+// watchReloads reloads the configuration on SIGHUP and whenever the file
+// changes. The folder is watched, not the file: Kubernetes updates a
+// ConfigMap volume by swapping a ..data symlink, which a watch on the file
+// itself would never see.
+func (a *app) watchReloads(ctx context.Context, e env, path string) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		defer w.Close()
+		if err = w.Add(filepath.Dir(path)); err == nil {
+			events, errs = w.Events, w.Errors
+		}
+	}
+	if err != nil {
+		a.logger.Warn("config file not watched; reload with SIGHUP", "err", err)
+	}
+
+	last := fileSum(path)
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			a.reload(e, path)
+			last = fileSum(path)
+		case ev := <-events:
+			// Any event in the folder may be the swap; the checksum below
+			// decides whether the file really changed.
+			_ = ev
+			debounce = time.After(reloadDebounce)
+		case err := <-errs:
+			a.logger.Warn("config watch error", "err", err)
+		case <-debounce:
+			debounce = nil
+			if sum := fileSum(path); sum != last {
+				last = sum
+				a.reload(e, path)
+			}
+		}
+	}
+}
+
+// fileSum returns the checksum of the file's content, or zero if it cannot
+// be read (a reload then reports why).
+func fileSum(path string) [32]byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return [32]byte{}
+	}
+	return sha256.Sum256(b)
+}
+
+// reload loads the file and, if it is valid, swaps routes, upstreams and
+// policies atomically for new requests. An invalid file keeps the running
+// configuration and logs every problem.
+func (a *app) reload(e env, path string) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	cfg, err := e.loadConfig(path)
+	if err == nil {
+		old := a.current.Load()
+		var gw *gateway
+		if gw, err = a.build(cfg); err == nil {
+			a.warnRestartOnly(old.cfg.Listen != cfg.Listen, "listen")
+			a.warnRestartOnly(old.cfg.AdminListen != cfg.AdminListen, "admin_listen")
+			a.warnRestartOnly(!reflect.DeepEqual(old.cfg.Redis, cfg.Redis), "redis")
+			a.current.Store(gw)
+			// Requests already running keep the old transports; idle
+			// connections are closed now and busy ones when they finish.
+			old.handler.Close()
+			a.metrics.reloads.WithLabelValues("success").Inc()
+			a.logger.Info("configuration reloaded", "file", path, "routes", len(cfg.Routes))
+			return
+		}
+	}
+	a.metrics.reloads.WithLabelValues("failure").Inc()
+	a.logger.Error("configuration reload failed; keeping the running configuration", "file", path)
+	var problems config.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			a.logger.Error("configuration problem", "problem", p.Error())
+		}
+	} else {
+		a.logger.Error("configuration problem", "problem", err.Error())
+	}
+}
+
+func (a *app) warnRestartOnly(changed bool, key string) {
+	if changed {
+		a.logger.Warn("a changed key takes effect only after a restart", "key", key)
+	}
+}
