@@ -44,7 +44,9 @@ type formState struct {
 const readFormJS = `(() => {
   const q = s => document.querySelector(s);
   const e = q('#email'), p = q('#password'), f = q('form'), rd = q('input[type=hidden][name=rd]');
-  const alert = q('[role=alert]');
+  // The closed-registration page has no alert region (its text is there
+  // from the start); its message is main's text.
+  const alert = q('[role=alert]') || q('main');
   const label = el => el && el.labels && el.labels.length ? el.labels[0].textContent.trim() : '';
   const link = q('p.alt a');
   return {
