@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -31,7 +30,7 @@ type ServiceOptions struct {
 	// nothing.
 	Metrics *Metrics
 	// MaxConcurrentHashes caps concurrent bcrypt work, so a flood of logins
-	// queues instead of starving the proxy of CPU; 0 means runtime.NumCPU().
+	// queues instead of starving the proxy of CPU; 0 means half the CPUs.
 	// Waiting for a slot is bounded by the request's context.
 	MaxConcurrentHashes int
 }
@@ -116,7 +115,7 @@ func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service
 	}
 	n := opts.MaxConcurrentHashes
 	if n <= 0 {
-		n = runtime.NumCPU()
+		n = defaultHashConcurrency()
 	}
 	s.hashSlots = make(chan struct{}, n)
 
@@ -273,12 +272,10 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP, previous
 	if rec != nil {
 		hash = []byte(rec.Hash)
 	}
-	release, err := s.hashSlot(ctx)
-	if err != nil {
+	var cmpErr error
+	if err := s.runHash(ctx, func() { cmpErr = bcrypt.CompareHashAndPassword(hash, []byte(password)) }); err != nil {
 		return User{}, "", err
 	}
-	cmpErr := bcrypt.CompareHashAndPassword(hash, []byte(password))
-	release()
 	if rec == nil || cmpErr != nil {
 		if rec != nil && !errors.Is(cmpErr, bcrypt.ErrMismatchedHashAndPassword) {
 			s.log.Error("auth: stored password hash unusable", "user_id", rec.ID, "err", cmpErr)
@@ -434,12 +431,10 @@ func (s *Service) newUserRecord(ctx context.Context, email, password string) (*u
 	if err != nil {
 		return nil, fmt.Errorf("auth: user id: %w", err)
 	}
-	release, err := s.hashSlot(ctx)
-	if err != nil {
+	var h []byte
+	if err := s.runHash(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), s.cost) }); err != nil {
 		return nil, err
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
-	release()
 	if err != nil {
 		// Length was checked before; anything else is unexpected.
 		return nil, fmt.Errorf("auth: hash password: %w", err)

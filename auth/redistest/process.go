@@ -7,8 +7,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -33,7 +35,7 @@ func spawn(argv []string, dir, logPath string) (*process, error) {
 	cmd.Stdout = f
 	cmd.Stderr = f
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	if err := startFromSpawnerThread(cmd); err != nil {
 		return nil, err
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
@@ -152,4 +154,36 @@ func resp(args ...string) string {
 		b.WriteString("$" + strconv.Itoa(len(a)) + "\r\n" + a + "\r\n")
 	}
 	return b.String()
+}
+
+// spawner is one goroutine locked to its OS thread for the life of the test
+// binary. Pdeathsig fires when the thread that forked the child exits, not
+// the process (golang/go#27505); Go destroys a thread whose goroutine exits
+// while locked to it (the auth package's hashing threads do exactly that),
+// which would kill a redis-server forked from a reused thread in the
+// middle of a test. Forking from a thread that never exits keeps Pdeathsig
+// meaning "the test binary died".
+var spawner struct {
+	once sync.Once
+	reqs chan spawnRequest
+}
+
+type spawnRequest struct {
+	cmd *exec.Cmd
+	err chan error
+}
+
+func startFromSpawnerThread(cmd *exec.Cmd) error {
+	spawner.once.Do(func() {
+		spawner.reqs = make(chan spawnRequest)
+		go func() {
+			runtime.LockOSThread()
+			for r := range spawner.reqs {
+				r.err <- r.cmd.Start()
+			}
+		}()
+	})
+	req := spawnRequest{cmd: cmd, err: make(chan error, 1)}
+	spawner.reqs <- req
+	return <-req.err
 }
