@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -57,8 +58,16 @@ func Cluster(tb testing.TB) *ClusterInstance {
 	cmd := exec.CommandContext(ctx, cli, args...)
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.WaitDelay = time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s\n%s", err, out, c.Nodes[0].logTail())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// Forked like the servers, from the thread that never exits, so that
+	// Pdeathsig cannot fire mid-command.
+	err := startFromSpawnerThread(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
+		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s\n%s", err, out.String(), c.Nodes[0].logTail())
 	}
 
 	admin := make([]*redis.Client, len(c.Nodes))
