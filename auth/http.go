@@ -22,16 +22,22 @@ type HandlerOptions struct {
 	// Logger receives unexpected errors (never a password, token or
 	// cookie). Nil discards them.
 	Logger *slog.Logger
+	// SetUserID is told the user id of a request that proved it (a
+	// successful login or registration, /me with a valid session), so that
+	// the request's log line carries it (package proxy's SetUserID). It is
+	// never told an id merely claimed by a token. Nil means nobody listens.
+	SetUserID func(r *http.Request, userID string)
 }
 
 // handlers serves the gateway's own endpoints. Everything it reads from the
 // configuration is copied at construction.
 type handlers struct {
-	svc      *Service
-	clientIP func(*http.Request) string
-	logger   *slog.Logger
-	pages    *pageSet
-	csrf     *http.CrossOriginProtection
+	svc       *Service
+	clientIP  func(*http.Request) string
+	setUserID func(*http.Request, string)
+	logger    *slog.Logger
+	pages     *pageSet
+	csrf      *http.CrossOriginProtection
 
 	loginPath, registerPath string
 	allowedHosts            []string
@@ -54,6 +60,7 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 	h := &handlers{
 		svc:              svc,
 		clientIP:         opts.ClientIP,
+		setUserID:        opts.SetUserID,
 		logger:           opts.Logger,
 		loginPath:        cfg.Auth.LoginPath,
 		registerPath:     cfg.Auth.RegisterPath,
@@ -74,6 +81,9 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 	}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
+	}
+	if h.setUserID == nil {
+		h.setUserID = func(*http.Request, string) {}
 	}
 	ps, err := loadPages()
 	if err != nil {

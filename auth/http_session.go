@@ -95,6 +95,7 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 // signedIn sets the session cookie and answers a successful login or
 // registration.
 func (h *handlers) signedIn(w http.ResponseWriter, r *http.Request, kind bodyKind, status int, u User, token, rd string) {
+	h.setUserID(r, u.ID)
 	http.SetCookie(w, h.sessionCookie(token))
 	if kind == bodyForm {
 		seeOther(w, SafeRedirect(rd, r.Host, h.allowedHosts))
@@ -150,5 +151,6 @@ func (h *handlers) me(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err, bodyJSON, nil)
 		return
 	}
+	h.setUserID(r, s.User.ID)
 	h.writeUser(w, http.StatusOK, s.User)
 }

@@ -211,6 +211,12 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
 // mapping decodes a mapping into a struct, refusing unknown and duplicate
 // keys.
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
+	if path != "" && isNull(n) {
+		// "auth:" with every key commented out: unlike a null string,
+		// which could mean "" or "unset", a null section can only mean
+		// "no keys", so the defaults stay.
+		return
+	}
 	if n.Kind != yaml.MappingNode {
 		if path == "" {
 			d.at(n.Line, path, "the file must be a mapping of keys, not %s", kindName(n))

@@ -316,9 +316,20 @@ func (c *Config) validateSession(v *collector) {
 	switch {
 	case s.IdleTimeout < 0:
 		v.add("session.idle_timeout", "must not be negative")
-	case s.TTL > 0 && s.IdleTimeout > s.TTL:
+	case s.TTL > 0 && s.IdleTimeout > s.TTL && c.idleTimeoutChosen():
 		v.add("session.idle_timeout", "must not exceed session.ttl (%s)", s.TTL)
 	}
+}
+
+// idleTimeoutChosen reports whether session.idle_timeout was set rather
+// than left at its default. A ttl below the default idle timeout ("ttl: 1h")
+// is a natural setting in which the absolute end simply comes first; only an
+// idle timeout someone wrote above the ttl is a mistake worth refusing.
+func (c *Config) idleTimeoutChosen() bool {
+	if _, ok := c.lines["session.idle_timeout"]; ok {
+		return true
+	}
+	return c.Session.IdleTimeout != Default().Session.IdleTimeout
 }
 
 func (c *Config) validateIdentity(v *collector) {

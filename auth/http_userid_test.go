@@ -1,0 +1,79 @@
+package auth
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The contract's request log carries the user id when it is known; for the
+// gateway's own endpoints only package auth knows it, so it reports it
+// through HandlerOptions.SetUserID: after a successful login or
+// registration and on /me with a valid session, never for a failure.
+func TestHandlersReportUserID(t *testing.T) {
+	e := newMiniEnv(t, nil)
+	var mu sync.Mutex
+	var got []string
+	hs := NewHandlers(e.cfg, e.svc, HandlerOptions{SetUserID: func(r *http.Request, id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.URL.Path+" "+id)
+	}})
+	serve := func(method, path, body string, hdr ...string) *httptest.ResponseRecorder {
+		t.Helper()
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		w := httptest.NewRecorder()
+		hs[path].ServeHTTP(w, r)
+		return w
+	}
+	take := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := got
+		got = nil
+		return out
+	}
+
+	w := serve("POST", "/register", `{"email":"ann@example.com","password":"password123"}`)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("register: status = %d, want 201", w.Code)
+	}
+	u, tok, err := e.svc.Login(t.Context(), "ann@example.com", "password123", "192.0.2.1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := take(); len(ids) != 1 || ids[0] != "/register "+u.ID {
+		t.Errorf("after register: reported %q, want [/register %s]", ids, u.ID)
+	}
+
+	if w := serve("POST", "/login", `{"email":"ann@example.com","password":"password123"}`); w.Code != http.StatusOK {
+		t.Fatalf("login: status = %d, want 200", w.Code)
+	}
+	if ids := take(); len(ids) != 1 || ids[0] != "/login "+u.ID {
+		t.Errorf("after login: reported %q, want [/login %s]", ids, u.ID)
+	}
+
+	if w := serve("GET", "/me", "", "Authorization", "Bearer "+tok); w.Code != http.StatusOK {
+		t.Fatalf("me: status = %d, want 200", w.Code)
+	}
+	if ids := take(); len(ids) != 1 || ids[0] != "/me "+u.ID {
+		t.Errorf("after me: reported %q, want [/me %s]", ids, u.ID)
+	}
+
+	// Failures report nothing, and a token's claimed id is not proof.
+	serve("POST", "/login", `{"email":"ann@example.com","password":"wrong-password"}`)
+	serve("POST", "/register", `{"email":"ann@example.com","password":"password123"}`)
+	serve("POST", "/logout", "", "Authorization", "Bearer "+tok)
+	serve("GET", "/me", "", "Authorization", "Bearer "+tok)
+	if ids := take(); len(ids) != 0 {
+		t.Errorf("after failures and logout: reported %q, want nothing", ids)
+	}
+}
