@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -258,3 +260,62 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func noEnv(string) (string, bool) { return "", false }
+
+// SIGHUP reloads the file even when nothing watches it change (an editor
+// that writes in place while the watch is down, say).
+func TestReloadOnSIGHUP(t *testing.T) {
+	g := newTestGateway(t, embeddedConfig, nil)
+	c := newClient(t)
+	if st, _, _ := do(t, c, "GET", g.public+"/hup/x", "", ""); st != 401 {
+		t.Fatalf("before reload = %d, want 401", st)
+	}
+	opened := strings.Replace(embeddedConfig, "  - path: /public/\n", "  - path: /hup/\n    policy: public\n  - path: /public/\n", 1)
+	if err := os.WriteFile(g.configPath, []byte(opened), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, g.public+"/hup/x", 200)
+	waitFor(t, func() bool {
+		_, _, body := do(t, c, "GET", g.admin+"/metrics", "", "")
+		return strings.Contains(body, `gatehouse_config_reloads_total{result="success"}`)
+	})
+}
+
+// Kubernetes updates a mounted ConfigMap by pointing the ..data symlink at
+// a new folder; the file the gateway was given is a symlink through it and
+// never changes itself. The watch on the folder must see the swap.
+func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "..2026_11_26_v1")
+	v2 := filepath.Join(dir, "..2026_11_26_v2")
+	for _, d := range []string{v1, v2} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(v1, "config.yaml"), []byte(embeddedConfig), 0o600)
+	opened := strings.Replace(embeddedConfig, "  - path: /public/\n", "  - path: /swapped/\n    policy: public\n  - path: /public/\n", 1)
+	os.WriteFile(filepath.Join(v2, "config.yaml"), []byte(opened), 0o600)
+	if err := os.Symlink(filepath.Base(v1), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "config.yaml"), filepath.Join(dir, "config.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, filepath.Join(dir, "config.yaml"), nil)
+	c := newClient(t)
+	if st, _, _ := do(t, c, "GET", g.public+"/swapped/x", "", ""); st != 401 {
+		t.Fatalf("before the swap = %d, want 401", st)
+	}
+	// The atomic swap kubelet does: a new symlink renamed over ..data.
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink(filepath.Base(v2), tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, g.public+"/swapped/x", 200)
+}

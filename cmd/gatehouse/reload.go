@@ -5,10 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"reflect"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -24,11 +22,10 @@ const reloadDebounce = 250 * time.Millisecond
 // changes. The folder is watched, not the file: Kubernetes updates a
 // ConfigMap volume by swapping a ..data symlink, which a watch on the file
 // itself would never see.
-func (a *app) watchReloads(ctx context.Context, e env, path string) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
+//
+// hup is registered with signal.Notify by the caller before the listeners
+// open, so that a SIGHUP can never reach the default action (exit).
+func (a *app) watchReloads(ctx context.Context, e env, path string, hup <-chan os.Signal) {
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	w, err := fsnotify.NewWatcher()

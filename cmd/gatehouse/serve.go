@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -117,8 +120,11 @@ func serve(ctx context.Context, e env, path string) error {
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	go a.probeStore(bg)
-	go a.watchReloads(bg, e, path)
+	go a.watchReloads(bg, e, path, hup)
 
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
@@ -142,16 +148,14 @@ func serve(ctx context.Context, e env, path string) error {
 	logger.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout).String())
 	drainCtx, cancel := context.WithTimeout(context.Background(), time.Duration(a.current.Load().cfg.ShutdownTimeout))
 	defer cancel()
-	var wg sync.WaitGroup
+	// One at a time, public first: the admin listener keeps answering
+	// /readyz 503 (rather than refusing connections) while requests drain.
 	for _, srv := range servers {
-		wg.Go(func() {
-			if err := srv.Shutdown(drainCtx); err != nil {
-				logger.Warn("drain incomplete; closing remaining connections", "err", err)
-				srv.Close()
-			}
-		})
+		if err := srv.Shutdown(drainCtx); err != nil {
+			logger.Warn("drain incomplete; closing remaining connections", "err", err)
+			srv.Close()
+		}
 	}
-	wg.Wait()
 	logger.Info("stopped")
 	return nil
 }
@@ -168,7 +172,7 @@ func (a *app) build(cfg *config.Config) (*gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	endpoints := auth.NewHandlers(cfg, svc, auth.HandlerOptions{ClientIP: proxy.ClientIP, Logger: a.logger})
+	endpoints := auth.NewHandlers(cfg, svc, auth.HandlerOptions{ClientIP: proxy.ClientIP, SetUserID: proxy.SetUserID, Logger: a.logger})
 	h, err := proxy.New(proxy.Options{
 		Config:    cfg,
 		Auth:      authenticator{svc},
