@@ -12,11 +12,12 @@ import (
 )
 
 // shortSessions makes sessions end within seconds, so that a real
-// redis-server can be watched expiring them: 6s absolute, 2s idle. The
-// steps below leave at least 0.8s of slack on a loaded machine.
+// redis-server can be watched expiring them: 12s absolute, 4s idle. The
+// steps below leave at least 1.6s of slack on a loaded machine (CI runs
+// several packages' tests at once on two cores).
 func shortSessions(cfg *config.Config) {
-	cfg.Session.TTL = config.Duration(6 * time.Second)
-	cfg.Session.IdleTimeout = config.Duration(2 * time.Second)
+	cfg.Session.TTL = config.Duration(12 * time.Second)
+	cfg.Session.IdleTimeout = config.Duration(4 * time.Second)
 }
 
 func TestSessionLifecycle(t *testing.T) {
@@ -73,13 +74,13 @@ func TestIdleExpiry(t *testing.T) {
 	t.Parallel() // it sleeps on a real server
 	forEachStore(t, shortSessions, func(t *testing.T, e *testEnv) {
 		u, tok := e.register(t, "ann@example.com", "password1")
-		e.advance(1200 * time.Millisecond)
+		e.advance(2400 * time.Millisecond)
 		e.mustAuth(t, tok, u)
-		// 2.4s after creation, past one idle period: alive only because the
+		// 4.8s after creation, past one idle period: alive only because the
 		// use above restarted the timer.
-		e.advance(1200 * time.Millisecond)
+		e.advance(2400 * time.Millisecond)
 		e.mustAuth(t, tok, u)
-		e.advance(2600 * time.Millisecond) // 5s: idle for 2.6s, before the 6s end
+		e.advance(5200 * time.Millisecond) // 10s: idle for 5.2s, before the 12s end
 		e.mustNotAuth(t, tok)
 	})
 }
@@ -90,9 +91,9 @@ func TestAbsoluteExpiry(t *testing.T) {
 	t.Parallel() // it sleeps on a real server
 	forEachStore(t, shortSessions, func(t *testing.T, e *testEnv) {
 		u, tok := e.register(t, "ann@example.com", "password1")
-		end := e.clock.Now().Add(6 * time.Second)
-		for range 4 { // 1.2s .. 4.8s
-			e.advance(1200 * time.Millisecond)
+		end := e.clock.Now().Add(12 * time.Second)
+		for range 4 { // 2.4s .. 9.6s
+			e.advance(2400 * time.Millisecond)
 			s := e.mustAuth(t, tok, u)
 			if !s.Expires.Equal(end) {
 				t.Fatalf("Expires = %v, want %v; the absolute end must never move", s.Expires, end)
@@ -101,7 +102,7 @@ func TestAbsoluteExpiry(t *testing.T) {
 				t.Fatalf("PTTL = %v after a refresh, past the absolute end in %v", ttl, left)
 			}
 		}
-		e.advance(1300 * time.Millisecond) // 6.1s
+		e.advance(2600 * time.Millisecond) // 12.2s
 		e.mustNotAuth(t, tok)
 		// Not just refused by the clock: the key itself is gone.
 		id, _, _ := parseToken(tok)
