@@ -153,6 +153,11 @@ func readLogoutBody(w http.ResponseWriter, r *http.Request) (bodyKind, string, e
 	if err := dec.Decode(&obj); err != nil || obj == nil {
 		return kind, "", errBadBody
 	}
+	if len(obj) != 0 {
+		// Logout has no JSON fields, so any field is an unknown one
+		// (contract: unknown fields get 400, on every body-reading POST).
+		return kind, "", errBadBody
+	}
 	if _, err := dec.Token(); err != io.EOF {
 		return kind, "", errBadBody
 	}

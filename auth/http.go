@@ -150,12 +150,18 @@ func (h *handlers) credential(r *http.Request) (token string, fromCookie bool) {
 	if c, err := r.Cookie(h.cookieName); err == nil && c.Value != "" {
 		return c.Value, true
 	}
+	return h.bearerToken(r), false
+}
+
+// bearerToken returns an Authorization: Bearer value that has the shape of
+// a gateway token, else "".
+func (h *handlers) bearerToken(r *http.Request) string {
 	if a := r.Header.Get("Authorization"); len(a) > len("Bearer ") && strings.EqualFold(a[:len("Bearer ")], "Bearer ") {
 		if t := strings.TrimSpace(a[len("Bearer "):]); h.svc.IsToken(t) {
-			return t, false
+			return t
 		}
 	}
-	return "", false
+	return ""
 }
 
 // sessionCookie is the cookie that carries a new session.

@@ -69,6 +69,10 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err, kind, page)
 		return
 	}
+	if err := h.endOtherBearer(r, prev); err != nil {
+		h.writeError(w, r, err, kind, page)
+		return
+	}
 	h.signedIn(w, r, kind, http.StatusOK, user, token, c.RD)
 }
 
@@ -86,6 +90,10 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 	prev, _ := h.credential(r)
 	user, token, err := h.svc.RegisterReplacing(r.Context(), c.Email, c.Password, prev)
 	if err != nil {
+		h.writeError(w, r, err, kind, page)
+		return
+	}
+	if err := h.endOtherBearer(r, prev); err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
 	}
@@ -153,4 +161,14 @@ func (h *handlers) me(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setUserID(r, s.User.ID)
 	h.writeUser(w, http.StatusOK, s.User)
+}
+
+// endOtherBearer ends the session of a gateway Bearer token the client sent
+// beside its cookie (the cookie's session was handed to the Service as the
+// previous one): no token held before signing in stays valid after it.
+func (h *handlers) endOtherBearer(r *http.Request, prev string) error {
+	if t := h.bearerToken(r); t != "" && t != prev {
+		return h.svc.Logout(r.Context(), t, false)
+	}
+	return nil
 }

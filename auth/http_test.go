@@ -237,6 +237,15 @@ func TestHTTPLoginSessionFixation(t *testing.T) {
 	if g.alive(fresh) || !g.alive(newer) {
 		t.Errorf("bearer login: old alive %v, new alive %v; want false, true", g.alive(fresh), g.alive(newer))
 	}
+	// A cookie and a Bearer token at once: both sessions end.
+	viaCookie := g.login("fix@example.com", "password1")
+	viaBearer := g.login("fix@example.com", "password1")
+	both := g.sessionToken(g.do(request{method: "POST", path: "/login", contentType: jsonType,
+		body: credsJSON("fix@example.com", "password1"), cookie: viaCookie, header: []string{"Authorization", "Bearer " + viaBearer}}))
+	if g.alive(viaCookie) || g.alive(viaBearer) || !g.alive(both) {
+		t.Errorf("cookie+bearer login: cookie alive %v, bearer alive %v, new alive %v; want false, false, true",
+			g.alive(viaCookie), g.alive(viaBearer), g.alive(both))
+	}
 	// Registration ends the session the client brought along too.
 	third := g.sessionToken(g.do(request{method: "POST", path: "/register", contentType: jsonType,
 		body: credsJSON("second@example.com", "password1"), cookie: newer}))
