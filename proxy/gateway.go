@@ -229,10 +229,6 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	st.route = &g.refused
 	st.clientIP, st.trustedPeer = g.trusted.clientAddr(r)
 
-	if st.method == http.MethodConnect {
-		apierror.Write(w, apierror.MethodNotAllowed)
-		return
-	}
 	clean, err := CheckPath(r.URL)
 	if err != nil {
 		if g.verifyPath != "" && underPrefix(r.URL.Path, g.verifyPath) {
@@ -252,7 +248,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		g.serveVerify(w, r, st)
 		return
 	}
-	if st.method == http.MethodTrace {
+	// Checked after the forward-auth dispatch, which answers only
+	// 200/401/403/503 and refuses an original CONNECT or TRACE with 403.
+	// A CONNECT in authority form ("CONNECT host:443") has an empty path,
+	// which CheckPath turns into "/": it must never reach the routes.
+	if st.method == http.MethodConnect || st.method == http.MethodTrace {
 		apierror.Write(w, apierror.MethodNotAllowed)
 		return
 	}

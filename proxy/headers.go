@@ -21,6 +21,12 @@ const (
 	// request's address. Replaced for an untrusted peer; behind a trusted
 	// one the canonical names are carried over (see rewrite.go).
 	hkForwarding
+	// hkProxyOnly: another header that only a proxy in front may write:
+	// every other X-Forwarded-* name (X-Forwarded-Client-Cert, or one an
+	// upstream reads that we have never heard of) and CDN client-address
+	// headers. Removed from an untrusted peer; passed on from a trusted
+	// one, which wrote it.
+	hkProxyOnly
 )
 
 // Header names by kind. Their folded forms (lower case, without '-', '_'
@@ -32,6 +38,13 @@ var (
 		"X-User-Id", "X-User-Email", "Remote-User", "X-Remote-User",
 		"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username",
 		"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Preferred-Username",
+		// What an upstream moved from behind oauth2-proxy (groups, access
+		// token), Authelia (Remote-Groups/-Email/-Name) or a Grafana-style
+		// auth proxy may still authorise with. Always removed, even from a
+		// trusted proxy, which passes a client's copies on unchanged.
+		"X-Forwarded-Groups", "X-Forwarded-Access-Token",
+		"X-Auth-Request-Groups", "X-Auth-Request-Access-Token",
+		"Remote-Groups", "Remote-Email", "Remote-Name", "X-Webauth-User",
 	}
 	rerouteHeaders = []string{
 		"X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Prefix",
@@ -45,7 +58,16 @@ var (
 		"X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
 		"X-Real-IP", "X-Client-IP", "True-Client-IP",
 	}
+	// proxyOnlyHeaders are hkProxyOnly by name; any other X-Forwarded-*
+	// is by prefix (see kind).
+	proxyOnlyHeaders = []string{
+		"Forwarded-For", "X-Original-Forwarded-For", "CF-Connecting-IP",
+		"Fastly-Client-IP", "X-Cluster-Client-IP",
+	}
 )
+
+// forwardedPrefix is the folded "X-Forwarded-".
+const forwardedPrefix = "xforwarded"
 
 // maxFoldedName bounds the folded header names the classifier looks up; a
 // longer client header name cannot be one of ours. Configured identity
@@ -72,6 +94,9 @@ func newHeaderPolicy(extraIdentity ...string) (headerPolicy, error) {
 			hp.kinds[string(f)] = k
 		}
 		return nil
+	}
+	if err := add(proxyOnlyHeaders, hkProxyOnly); err != nil {
+		return hp, err
 	}
 	if err := add(forwardingHeaders, hkForwarding); err != nil {
 		return hp, err
@@ -109,14 +134,26 @@ func foldName(dst []byte, name string) ([]byte, bool) {
 }
 
 // kind classifies a header name. The map lookup with string(bytes) does
-// not allocate.
+// not allocate. An X-Forwarded-* name the lists do not know is
+// hkProxyOnly: the contract replaces every X-Forwarded-* header of an
+// untrusted peer, and an upstream may trust one we have never heard of
+// (X-Forwarded-Client-Cert carries an mTLS identity).
 func (hp *headerPolicy) kind(name string) headerKind {
 	var buf [maxFoldedName]byte
 	f, ok := foldName(buf[:0], name)
 	if !ok {
+		if len(f) >= len(forwardedPrefix) && string(f[:len(forwardedPrefix)]) == forwardedPrefix {
+			return hkProxyOnly // too long to be one of ours, still X-Forwarded-*
+		}
 		return hkNone
 	}
-	return hp.kinds[string(f)]
+	if k := hp.kinds[string(f)]; k != hkNone {
+		return k
+	}
+	if len(f) >= len(forwardedPrefix) && string(f[:len(forwardedPrefix)]) == forwardedPrefix {
+		return hkProxyOnly
+	}
+	return hkNone
 }
 
 // isWebSocketUpgrade reports whether h asks for a WebSocket upgrade, the
@@ -142,9 +179,11 @@ func headerHasToken(values []string, token string) bool {
 	return false
 }
 
-// sessionCookie returns the value of the first cookie called name in h's
-// Cookie headers, parsing them in place (no allocation, unlike
-// Request.Cookie).
+// sessionCookie returns the value of the first non-empty cookie called
+// name in h's Cookie headers, parsing them in place (no allocation, unlike
+// Request.Cookie). An empty one is skipped rather than taken as "no
+// session": a cookie tossed in ahead of the real one ("NAME=; NAME=TOKEN")
+// must not hide it from the CSRF check.
 func sessionCookie(h http.Header, name string) string {
 	for _, line := range h["Cookie"] {
 		for line != "" {
@@ -158,7 +197,9 @@ func sessionCookie(h http.Header, name string) string {
 			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
-			return v
+			if v != "" {
+				return v
+			}
 		}
 	}
 	return ""

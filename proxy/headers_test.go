@@ -226,3 +226,123 @@ func TestHeaderHelpers(t *testing.T) {
 		t.Errorf("kind allocates %v times", n)
 	}
 }
+
+// TestProxyOnlyHeaders: the contract replaces every X-Forwarded-* header of
+// an untrusted peer, not only the ones the gateway sets, and group and
+// token headers of other auth proxies are identity. Before the fix
+// X-Forwarded-Groups, X-Forwarded-Client-Cert and Remote-Groups reached
+// the upstream as the client wrote them.
+func TestProxyOnlyHeaders(t *testing.T) {
+	identity := []string{
+		"X-Forwarded-Groups", "X_Forwarded_Groups", "X-Forwarded-Access-Token", "X-Auth-Request-Groups",
+		"X-Auth-Request-Access-Token", "Remote-Groups", "Remote_Email", "Remote-Name", "X-Webauth-User",
+	}
+	proxyOnly := []string{
+		"X-Forwarded-Client-Cert", "X-Forwarded-Anything", "X_Forwarded_Path", "X-Forwarded",
+		"X-Forwarded-" + strings.Repeat("x", 120), "CF-Connecting-IP", "X-Cluster-Client-IP",
+		"Fastly-Client-IP", "X-Original-Forwarded-For", "Forwarded-For",
+	}
+	for _, trusted := range []bool{false, true} {
+		tg := newTestGateway(t, func(c *config.Config) {
+			if trusted {
+				c.TrustedProxies = []string{"127.0.0.0/8"}
+			}
+		})
+		var b strings.Builder
+		b.WriteString("GET /public/x HTTP/1.1\r\nHost: gw.example\r\nConnection: close\r\n")
+		for _, h := range append(append([]string(nil), identity...), proxyOnly...) {
+			b.WriteString(h + ": evil\r\n")
+		}
+		b.WriteString("\r\n")
+		res, body := rawResponse(t, hostOf(tg.srv), "GET", b.String())
+		if res.StatusCode != 200 {
+			t.Fatalf("trusted=%v: status %d, body %q", trusted, res.StatusCode, body)
+		}
+		got, ok := tg.up.last()
+		if !ok {
+			t.Fatal("nothing forwarded")
+		}
+		for _, h := range identity {
+			for k := range got.Header {
+				if folded(k) == folded(h) {
+					t.Errorf("trusted=%v: identity header %q reached the upstream", trusted, k)
+				}
+			}
+		}
+		for _, h := range proxyOnly {
+			present := false
+			for k := range got.Header {
+				if folded(k) == folded(h) {
+					present = true
+				}
+			}
+			// From a trusted proxy these are its own and pass on.
+			if present != trusted {
+				t.Errorf("trusted=%v: %q forwarded = %v, want %v", trusted, h, present, trusted)
+			}
+		}
+	}
+}
+
+// TestProxyOnlyKind: the prefix rule classifies without allocating, and
+// only X-Forwarded-* names.
+func TestProxyOnlyKind(t *testing.T) {
+	hp, _ := newHeaderPolicy("X-User-Id")
+	for name, want := range map[string]headerKind{
+		"X-Forwarded-Client-Cert": hkProxyOnly, "x_forwarded.whatever": hkProxyOnly, "X-Forwarded": hkProxyOnly,
+		"X-Forwarded-For": hkForwarding, "X-Forwarded-Prefix": hkReroute, "X-Forwarded-Groups": hkIdentity,
+		"X-Forwarder": hkNone, "XForward": hkNone, "Forwarded": hkForwarding,
+	} {
+		if got := hp.kind(name); got != want {
+			t.Errorf("kind(%q) = %d, want %d", name, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { hp.kind("X-Forwarded-Client-Cert") }); n != 0 {
+		t.Errorf("kind allocates %v times", n)
+	}
+}
+
+// TestEmptySessionCookieFirst: an empty session cookie ahead of the real
+// one ("NAME=; NAME=TOKEN", as a cookie tossed from a sibling domain with
+// a longer Path produces) used to hide the token: it skipped the CSRF
+// check and went upstream in the Cookie header.
+func TestEmptySessionCookieFirst(t *testing.T) {
+	tg := newTestGateway(t, nil)
+	cookie := "gatehouse_session=; a=1; gatehouse_session=" + tokAlice + "; b=2"
+
+	req := tg.newRequest(t, "GET", "/public/x")
+	req.Header.Set("Cookie", cookie)
+	res, body := tg.do(t, req)
+	if res.StatusCode != 200 {
+		t.Fatalf("status = %d, want 200 (%s)", res.StatusCode, body)
+	}
+	got, _ := tg.up.last()
+	if c := strings.Join(got.Header["Cookie"], "; "); strings.Contains(c, "gatehouse_session") || c != "a=1; b=2" {
+		t.Errorf("Cookie upstream = %q, want a=1; b=2", c)
+	}
+	if v := got.Header.Get("X-User-Id"); v != aliceID {
+		t.Errorf("X-User-Id = %q, want %q", v, aliceID)
+	}
+
+	tg.up.reset()
+	req = tg.newRequest(t, "POST", "/public/x")
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set("Origin", "https://evil.example")
+	res, body = tg.do(t, req)
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin POST: status = %d, want 403 (%s)", res.StatusCode, body)
+	}
+	if _, ok := tg.up.last(); ok {
+		t.Errorf("cross-origin POST reached the upstream")
+	}
+
+	// Only empty session cookies: no session, and none goes upstream.
+	tg.up.reset()
+	req = tg.newRequest(t, "GET", "/public/x")
+	req.Header.Set("Cookie", `gatehouse_session=; gatehouse_session=""; c=3`)
+	tg.do(t, req)
+	got, _ = tg.up.last()
+	if c := strings.Join(got.Header["Cookie"], "; "); c != "c=3" {
+		t.Errorf("Cookie upstream = %q, want c=3", c)
+	}
+}

@@ -30,6 +30,10 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 		switch g.headers.kind(k) {
 		case hkIdentity, hkReroute, hkForwarding:
 			delete(h, k)
+		case hkProxyOnly:
+			if !st.trustedPeer {
+				delete(h, k)
+			}
 		}
 	}
 	// A non-WebSocket upgrade was already dropped in serve; this keeps the
@@ -38,9 +42,9 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 		delete(h, "Upgrade")
 		delete(h, "Connection")
 	}
-	if st.sessionCookie {
-		stripCookie(h, g.cookieName)
-	}
+	// Every cookie of the session's name goes, not only the one that was
+	// used: "NAME=; NAME=TOKEN" must not carry the token upstream.
+	stripCookie(h, g.cookieName)
 	if st.bearerToken {
 		g.stripBearer(h)
 	}

@@ -197,10 +197,13 @@ func Explain(cfg *config.Config, method, rawURL string) (string, error) {
 		}
 		return "bad path", nil
 	}
-	if method == "CONNECT" || method == "TRACE" {
+	// In the gateway's order: the forward-auth endpoint takes every
+	// method, the other endpoints and the routes no CONNECT or TRACE.
+	name := endpointName(cfg, clean)
+	if name != "verify" && (method == "CONNECT" || method == "TRACE") {
 		return "method not allowed: " + method, nil
 	}
-	if name := endpointName(cfg, clean); name != "" {
+	if name != "" {
 		return "endpoint " + name + " (answered by the gateway itself)", nil
 	}
 	d := rs.Match(method, clean)

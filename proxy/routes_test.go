@@ -93,6 +93,9 @@ func TestExplain(t *testing.T) {
 		{"GET", "/login", "endpoint login (answered by the gateway itself)"},
 		{"GET", "/_gatehouse/verify/x", "endpoint verify (answered by the gateway itself)"},
 		{"TRACE", "/assets/x", "method not allowed: TRACE"},
+		{"CONNECT", "/login", "method not allowed: CONNECT"},
+		// The gateway answers the forward-auth endpoint for every method.
+		{"CONNECT", "/_gatehouse/verify/x", "endpoint verify (answered by the gateway itself)"},
 	}
 	for _, tc := range tests {
 		got, err := Explain(cfg, tc.method, tc.url)

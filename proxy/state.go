@@ -33,7 +33,9 @@ type reqState struct {
 	// bearerToken: the Authorization header carried a gateway token, which
 	// must not reach the upstream.
 	bearerToken bool
-	// sessionCookie: the session cookie is present (and must be stripped).
+	// sessionCookie: a non-empty session cookie is present, so the CSRF
+	// check applies and it, not a Bearer, is the credential. (Rewrite
+	// strips every cookie of that name whatever this says.)
 	sessionCookie bool
 }
 

@@ -105,6 +105,9 @@ func (g *Gateway) originalRequest(r *http.Request, st *reqState) (original, bool
 		o.method = first(h, "X-Forwarded-Method")
 		uri = first(h, "X-Forwarded-Uri")
 		if v := first(h, "X-Forwarded-Host"); v != "" {
+			if !validHost(v) {
+				return o, false
+			}
 			o.host = v
 		}
 		if v := first(h, "X-Forwarded-Proto"); v != "" {
@@ -114,8 +117,15 @@ func (g *Gateway) originalRequest(r *http.Request, st *reqState) (original, bool
 		// nginx auth_request, ingress-nginx.
 		o.method = first(h, "X-Original-Method")
 		if abs := first(h, "X-Original-Url"); abs != "" {
+			if strings.IndexByte(abs, '#') >= 0 {
+				// url.Parse would cut "/public/x#/../../admin" to
+				// "/public/x", while a proxied request with that
+				// target is refused and an upstream handed the raw
+				// target may clean it to /admin.
+				return o, false
+			}
 			u, err := url.Parse(abs)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !validHost(u.Host) {
 				return o, false
 			}
 			o.host, o.proto = u.Host, u.Scheme
@@ -142,6 +152,11 @@ func (g *Gateway) originalRequest(r *http.Request, st *reqState) (original, bool
 		o.method = http.MethodGet
 	}
 	o.method = upperMethod(o.method)
+	if !validMethod(o.method) {
+		// "GET, POST" would match no rule's method list and fall through
+		// to a later, more permissive rule.
+		return o, false
+	}
 	if o.proto != "http" && o.proto != "https" {
 		o.proto = "http"
 	}
@@ -169,6 +184,45 @@ func stripRedirectParam(q string) string {
 		}
 	}
 	return strings.Join(kept, "&")
+}
+
+// validMethod reports whether m is an HTTP token (RFC 9110), as Go's
+// server demands of a request's own method.
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHost reports whether a host from a forward-auth header is a plain
+// host[:port]: letters, digits and "-._:[]" only, as a proxy in front
+// sends it. The host becomes part of the rd URL of a redirect, where
+// "app.example@evil.example" or "evil.example/x?" would change what that
+// URL points at.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-' || c == '.' || c == '_' || c == ':' || c == '[' || c == ']':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func first(h http.Header, key string) string {

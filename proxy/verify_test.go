@@ -37,12 +37,15 @@ func TestForwardAuth(t *testing.T) {
 		{"ingress-nginx method deny", "GET", "/_gatehouse/verify", hdr{"X-Original-URL": "https://app.example.com/writes", "X-Original-Method": "post"}, true, 403, ""},
 		{"ingress-nginx method other", "GET", "/_gatehouse/verify", hdr{"X-Original-URL": "https://app.example.com/writes", "X-Original-Method": "GET"}, true, 200, ""},
 		{"ingress-nginx bad URL", "GET", "/_gatehouse/verify", hdr{"X-Original-URL": "https://app.example.com/a/../admin"}, true, 403, ""},
+		{"ingress-nginx fragment", "GET", "/_gatehouse/verify", hdr{"X-Original-URL": "https://app.example.com/public/x#/../../admin"}, true, 403, ""},
+		{"ingress-nginx empty fragment", "GET", "/_gatehouse/verify", hdr{"X-Original-URL": "https://app.example.com/public/x?#/../../admin"}, false, 403, ""},
 		{"ingress-nginx not absolute", "GET", "/_gatehouse/verify", hdr{"X-Original-URL": "/admin"}, true, 403, ""},
 		{"ingress-nginx no session never 3xx", "GET", "/_gatehouse/verify", hdr{"X-Original-URL": "https://app.example.com/app", "Accept": "text/html"}, false, 401, ""},
 		// Traefik ForwardAuth and Caddy forward_auth.
 		{"traefik ok", "GET", "/_gatehouse/verify", hdr{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/app", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Proto": "https"}, true, 200, ""},
 		{"traefik deny method", "GET", "/_gatehouse/verify", hdr{"X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/writes/x"}, true, 403, ""},
 		{"traefik no session", "GET", "/_gatehouse/verify", hdr{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/app"}, false, 401, ""},
+		{"traefik method list", "GET", "/_gatehouse/verify", hdr{"X-Forwarded-Method": "GET, POST", "X-Forwarded-Uri": "/writes"}, true, 403, ""},
 		{"traefik trace", "GET", "/_gatehouse/verify", hdr{"X-Forwarded-Method": "TRACE", "X-Forwarded-Uri": "/app"}, true, 403, ""},
 		{"traefik redirect", "GET", "/_gatehouse/verify?redirect=1", hdr{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/app/p?q=1", "X-Forwarded-Host": "app.example.com", "X-Forwarded-Proto": "https", "Accept": "text/html"}, false, 302,
 			"https://auth.example.com/login?rd=https%3A%2F%2Fapp.example.com%2Fapp%2Fp%3Fq%3D1"},
@@ -62,6 +65,14 @@ func TestForwardAuth(t *testing.T) {
 		{"envoy bad path", "GET", "/_gatehouse/verify/public/%2e%2e/admin", nil, true, 403, ""},
 		{"envoy encoded slash", "GET", "/_gatehouse/verify/public%2fx", nil, true, 403, ""},
 		{"not the verify path", "GET", "/_gatehouse/verifyx", nil, true, 200, ""},
+		// Any method on the verify path answers 200/401/403/503 only: an
+		// original CONNECT is refused like TRACE, not with 405.
+		{"envoy connect", "CONNECT", "/_gatehouse/verify/app", nil, true, 403, ""},
+		{"envoy connect public", "CONNECT", "/_gatehouse/verify/public/x", nil, false, 403, ""},
+		// The host goes into rd: one that is not a plain host[:port] would
+		// change what the sign-in page sends the browser back to.
+		{"traefik host with path", "GET", "/_gatehouse/verify?redirect=1", hdr{"X-Forwarded-Uri": "/app", "X-Forwarded-Host": "evil.example/x?", "Accept": "text/html"}, false, 403, ""},
+		{"traefik host with userinfo", "GET", "/_gatehouse/verify?redirect=1", hdr{"X-Forwarded-Uri": "/app", "X-Forwarded-Host": "app.example.com@evil.example", "Accept": "text/html"}, false, 403, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
