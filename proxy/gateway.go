@@ -253,6 +253,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	// A CONNECT in authority form ("CONNECT host:443") has an empty path,
 	// which CheckPath turns into "/": it must never reach the routes.
 	if st.method == http.MethodConnect || st.method == http.MethodTrace {
+		w.Header()["Allow"] = allowProxied
 		apierror.Write(w, apierror.MethodNotAllowed)
 		return
 	}
@@ -296,17 +297,19 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		}
 	}
 
-	if g.protectUpstream {
-		if st.sessionCookie && g.csrf.Check(r) != nil {
-			g.metrics.decision(decCrossOrigin)
-			apierror.Write(w, apierror.CrossOrigin)
-			return
-		}
-		if ws && !g.originAllowed(r) {
-			g.metrics.decision(decCrossOrigin)
-			apierror.Write(w, apierror.CrossOrigin)
-			return
-		}
+	if g.protectUpstream && st.sessionCookie && g.csrf.Check(r) != nil {
+		g.metrics.decision(decCrossOrigin)
+		apierror.Write(w, apierror.CrossOrigin)
+		return
+	}
+	// WebSocket upgrades are GETs, which CrossOriginProtection always
+	// passes, and browsers send cookies on them from any page: the Origin
+	// check is what stops cross-site WebSocket hijacking, so it holds
+	// whatever csrf.protect_upstream says.
+	if ws && !g.originAllowed(r) {
+		g.metrics.decision(decCrossOrigin)
+		apierror.Write(w, apierror.CrossOrigin)
+		return
 	}
 
 	if token != "" {
@@ -380,6 +383,9 @@ func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request, st *re
 }
 
 var (
+	// allowProxied is the Allow header of a 405 for CONNECT or TRACE
+	// (RFC 9110 requires one): the methods a route may pass on.
+	allowProxied    = []string{"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}
 	noStore         = []string{"no-store"}
 	wwwAuthenticate = []string{`Bearer realm="gatehouse"`}
 )

@@ -77,10 +77,11 @@ func (g *Gateway) newUpstream(name string, cu config.Upstream) (*upstream, error
 		// 0: responses of known length are copied without timed flushes;
 		// ReverseProxy itself flushes every write of a text/event-stream
 		// or unknown-length (streamed) response at once.
-		FlushInterval: 0,
-		BufferPool:    bufferPool{},
-		ErrorHandler:  func(w http.ResponseWriter, r *http.Request, err error) { g.proxyError(up, w, r, err) },
-		ErrorLog:      log.New(slogWriter{g.log}, "", 0),
+		FlushInterval:  0,
+		BufferPool:     bufferPool{},
+		ModifyResponse: g.dropSessionSetCookie,
+		ErrorHandler:   func(w http.ResponseWriter, r *http.Request, err error) { g.proxyError(up, w, r, err) },
+		ErrorLog:       log.New(slogWriter{g.log}, "", 0),
 	}
 	return up, nil
 }
