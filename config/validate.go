@@ -190,7 +190,7 @@ func (c *Config) validateRoutes(v *collector) {
 			v.add(p+".policy", "must be public, authenticated or deny, not %q", r.Policy)
 		}
 		for j, m := range r.Methods {
-			if !isToken(m) {
+			if !IsToken(m) {
 				v.add(fmt.Sprintf("%s.methods[%d]", p, j), "%q is not a valid HTTP method", m)
 			}
 		}
@@ -294,7 +294,7 @@ func (c *Config) validateAuth(v *collector) {
 func (c *Config) validateSession(v *collector) {
 	s := c.Session
 	switch {
-	case !isToken(s.CookieName):
+	case !IsToken(s.CookieName):
 		v.add("session.cookie_name", "%q is not a valid cookie name", s.CookieName)
 	case strings.HasPrefix(s.CookieName, "__Host-") && (!s.CookieSecure || s.CookieDomain != ""):
 		// Browsers drop a __Host- cookie that lacks Secure or has a Domain.
@@ -336,11 +336,11 @@ func (c *Config) validateIdentity(v *collector) {
 	id := c.Identity
 	if id.UserIDHeader == "" {
 		v.add("identity.user_id_header", "required")
-	} else if !isToken(id.UserIDHeader) {
+	} else if !IsToken(id.UserIDHeader) {
 		v.add("identity.user_id_header", "%q is not a valid header name", id.UserIDHeader)
 	}
 	if id.EmailHeader != "" {
-		if !isToken(id.EmailHeader) {
+		if !IsToken(id.EmailHeader) {
 			v.add("identity.email_header", "%q is not a valid header name", id.EmailHeader)
 		} else if strings.EqualFold(id.EmailHeader, id.UserIDHeader) {
 			v.add("identity.email_header", "must differ from identity.user_id_header")
@@ -436,9 +436,9 @@ func underPath(p, base string) bool {
 	return strings.HasPrefix(p, base+"/")
 }
 
-// isToken reports whether s is a non-empty RFC 9110 token (the syntax of
+// IsToken reports whether s is a non-empty RFC 9110 token (the syntax of
 // methods, header names and cookie names).
-func isToken(s string) bool {
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -284,18 +284,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		}
 	}
 
-	token := sessionCookie(r.Header, g.cookieName)
-	st.sessionCookie = token != ""
-	if auths := r.Header["Authorization"]; len(auths) > 0 {
-		for _, a := range auths {
-			if b := bearer(a); b != "" && g.auth.IsToken(b) {
-				st.bearerToken = true
-				if token == "" {
-					token = b
-				}
-			}
-		}
-	}
+	token, fromCookie, gatewayBearer := g.credential(r.Header)
+	st.sessionCookie, st.bearerToken = fromCookie, gatewayBearer
 
 	if g.protectUpstream && st.sessionCookie && g.csrf.Check(r) != nil {
 		g.metrics.decision(decCrossOrigin)
@@ -336,6 +326,25 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	}
 	g.metrics.decision(decAllowed)
 	rt.up.proxy.ServeHTTP(w, r)
+}
+
+// credential returns the session token a request carries: the first
+// non-empty session cookie, else the first Authorization: Bearer value
+// with the shape of a gateway token (the cookie counts when both are
+// sent). fromCookie and gatewayBearer say which were present, since both
+// are stripped before the request goes upstream.
+func (g *Gateway) credential(h http.Header) (token string, fromCookie, gatewayBearer bool) {
+	token = sessionCookie(h, g.cookieName)
+	fromCookie = token != ""
+	for _, a := range h["Authorization"] {
+		if b := bearer(a); b != "" && g.auth.IsToken(b) {
+			gatewayBearer = true
+			if token == "" {
+				token = b
+			}
+		}
+	}
+	return token, fromCookie, gatewayBearer
 }
 
 // authenticate asks the Authenticator once, bounded by authTimeout. A

@@ -47,16 +47,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 		return
 	}
 
-	token := sessionCookie(r.Header, g.cookieName)
-	fromCookie := token != ""
-	if token == "" {
-		for _, a := range r.Header["Authorization"] {
-			if b := bearer(a); b != "" && g.auth.IsToken(b) {
-				token = b
-				break
-			}
-		}
-	}
+	token, fromCookie, _ := g.credential(r.Header)
 	if token != "" {
 		err := g.authenticate(st, token)
 		switch {
@@ -152,7 +143,7 @@ func (g *Gateway) originalRequest(r *http.Request, st *reqState) (original, bool
 		o.method = http.MethodGet
 	}
 	o.method = upperMethod(o.method)
-	if !validMethod(o.method) {
+	if !config.IsToken(o.method) {
 		// "GET, POST" would match no rule's method list and fall through
 		// to a later, more permissive rule.
 		return o, false
@@ -184,24 +175,6 @@ func stripRedirectParam(q string) string {
 		}
 	}
 	return strings.Join(kept, "&")
-}
-
-// validMethod reports whether m is an HTTP token (RFC 9110), as Go's
-// server demands of a request's own method.
-func validMethod(m string) bool {
-	if m == "" {
-		return false
-	}
-	for i := 0; i < len(m); i++ {
-		c := m[i]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // validHost reports whether a host from a forward-auth header is a plain
