@@ -14,7 +14,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gatehouse-dev/gatehouse/auth"
-	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 // accountsTimeout bounds an operator command against the store.
@@ -26,16 +25,21 @@ func accounts(ctx context.Context, e env, sub, path, email string) error {
 	if sub != "users add" && sub != "users delete" && sub != "sessions revoke" {
 		return usageError{fmt.Sprintf("unknown command %q\n%s", sub, usage)}
 	}
+	email, err := auth.NormalizeEmail(email)
+	if err != nil {
+		return accountError(err)
+	}
 	cfg, err := e.loadConfig(path)
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return errReported
 	}
-	if embedded(cfg.Redis) {
+	if cfg.Redis.Embedded() {
 		return errors.New("redis.url is empty: the embedded store lives inside the running gateway and cannot be reached from another process; configure redis.url (or sentinel/cluster)")
 	}
 	// The operator commands log only warnings, and only to stderr.
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	redisLogTarget.Store(logger)
 	rdb, closeStore, err := auth.OpenRedis(cfg.Redis, logger)
 	if err != nil {
 		return fmt.Errorf("open session store: %w", err)
@@ -63,19 +67,15 @@ func accounts(ctx context.Context, e env, sub, path, email string) error {
 		if err := svc.DeleteUser(ctx, email); err != nil {
 			return accountError(err)
 		}
-		fmt.Fprintf(e.stdout, "deleted user %s and ended its sessions\n", strings.ToLower(strings.TrimSpace(email)))
+		fmt.Fprintf(e.stdout, "deleted user %s and ended its sessions\n", email)
 	case "sessions revoke":
 		n, err := svc.RevokeSessions(ctx, email)
 		if err != nil {
 			return accountError(err)
 		}
-		fmt.Fprintf(e.stdout, "ended %d sessions of %s\n", n, strings.ToLower(strings.TrimSpace(email)))
+		fmt.Fprintf(e.stdout, "ended %d sessions of %s\n", n, email)
 	}
 	return nil
-}
-
-func embedded(r config.Redis) bool {
-	return r.URL == "" && r.Sentinel == nil && r.Cluster == nil
 }
 
 // accountError turns the service's sentinels into messages for an operator.

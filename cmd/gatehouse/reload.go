@@ -46,12 +46,11 @@ func (a *app) watchReloads(ctx context.Context, e env, path string, hup <-chan o
 		case <-ctx.Done():
 			return
 		case <-hup:
-			a.reload(e, path)
+			a.reload(e, path, "sighup")
 			last = fileSum(path)
-		case ev := <-events:
+		case <-events:
 			// Any event in the folder may be the swap; the checksum below
 			// decides whether the file really changed.
-			_ = ev
 			debounce = time.After(reloadDebounce)
 		case err := <-errs:
 			a.logger.Warn("config watch error", "err", err)
@@ -59,7 +58,7 @@ func (a *app) watchReloads(ctx context.Context, e env, path string, hup <-chan o
 			debounce = nil
 			if sum := fileSum(path); sum != last {
 				last = sum
-				a.reload(e, path)
+				a.reload(e, path, "file")
 			}
 		}
 	}
@@ -78,7 +77,7 @@ func fileSum(path string) [32]byte {
 // reload loads the file and, if it is valid, swaps routes, upstreams and
 // policies atomically for new requests. An invalid file keeps the running
 // configuration and logs every problem.
-func (a *app) reload(e env, path string) {
+func (a *app) reload(e env, path, trigger string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	cfg, err := e.loadConfig(path)
@@ -90,16 +89,17 @@ func (a *app) reload(e env, path string) {
 			a.warnRestartOnly(old.cfg.AdminListen != cfg.AdminListen, "admin_listen")
 			a.warnRestartOnly(!reflect.DeepEqual(old.cfg.Redis, cfg.Redis), "redis")
 			a.current.Store(gw)
-			// Requests already running keep the old transports; idle
-			// connections are closed now and busy ones when they finish.
+			// Requests already running keep the old transports; their
+			// idle connections are closed now, and connections busy now
+			// close after the transport's idle timeout.
 			old.handler.Close()
 			a.metrics.reloads.WithLabelValues("success").Inc()
-			a.logger.Info("configuration reloaded", "file", path, "routes", len(cfg.Routes))
+			a.logger.Info("configuration reloaded", "file", path, "trigger", trigger, "routes", len(cfg.Routes))
 			return
 		}
 	}
 	a.metrics.reloads.WithLabelValues("failure").Inc()
-	a.logger.Error("configuration reload failed; keeping the running configuration", "file", path)
+	a.logger.Error("configuration reload failed; keeping the running configuration", "file", path, "trigger", trigger)
 	var problems config.Problems
 	if errors.As(err, &problems) {
 		for _, p := range problems {

@@ -37,6 +37,19 @@ type env struct {
 // runs one command and returns its error. It never calls os.Exit.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
 	e := env{lookup: lookupEnv, stdin: stdin, stdout: stdout, stderr: stderr}
+	err := dispatch(ctx, e, args)
+	if errors.Is(err, errHelp) {
+		// Asked for help: the usage on stdout, exit 0.
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return err
+}
+
+// errHelp is -h or help anywhere on the command line.
+var errHelp = errors.New("help requested")
+
+func dispatch(ctx context.Context, e env, args []string) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -82,9 +95,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			return usageError{sub + " needs EMAIL\n" + usage}
 		}
 		return accounts(ctx, e, sub, path, rest[0])
-	case "help", "-h", "-help", "--help":
-		fmt.Fprintln(stdout, usage)
-		return nil
+	case "help":
+		return errHelp
 	default:
 		return usageError{fmt.Sprintf("unknown command %q\n%s", cmd, usage)}
 	}
@@ -104,7 +116,7 @@ func (e env) parseFlags(name string, args []string) (string, []string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return "", nil, usageError{usage}
+				return "", nil, errHelp
 			}
 			return "", nil, usageError{err.Error() + "\n" + usage}
 		}

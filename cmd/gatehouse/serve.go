@@ -66,6 +66,13 @@ func serve(ctx context.Context, e env, path string) error {
 		return errReported
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	redisLogTarget.Store(logger)
+	// Registered before anything else starts: until then a SIGHUP would
+	// take its default action and end the process (systemd's ExecReload
+	// right after start, say).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	rdb, closeStore, err := auth.OpenRedis(cfg.Redis, logger)
 	if err != nil {
@@ -120,9 +127,6 @@ func serve(ctx context.Context, e env, path string) error {
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go a.probeStore(bg)
 	go a.watchReloads(bg, e, path, hup)
 
