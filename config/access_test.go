@@ -134,12 +134,12 @@ store: redis redis://:xxxxx@localhost:6379/0, key prefix "gh:"
 upstreams:
   app: http://127.0.0.1:3000 (dial 5s, response headers 1m0s)
   demo: builtin:echo
-  legacy: https://10.0.0.5:8443/base (dial 2s, response headers 1m0s, ca testdata/ca.pem)
+  legacy: https://10.0.0.5:8443/ (dial 2s, response headers 1m0s, ca testdata/ca.pem)
 routes (first match wins):
   0 - prefix /assets/ methods=* policy=public upstream=app
   1 admin-writes prefix /admin methods=POST,DELETE policy=deny upstream=-
   2 - exact /legacy methods=* policy=authenticated upstream=legacy
-default_policy: authenticated
+default_policy: deny
 `
 	if got := c.Summary(); got != want {
 		t.Errorf("Summary:\n%s\nwant:\n%s", got, want)

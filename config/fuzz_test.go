@@ -17,7 +17,7 @@ func (fakeFiles) readSecret(path string) ([]byte, error) {
 	return nil, errors.New("no such file")
 }
 
-func (fakeFiles) exists(path string) error {
+func (fakeFiles) checkCA(path string) error {
 	if strings.HasSuffix(path, ".pem") {
 		return nil
 	}

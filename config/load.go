@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"cmp"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,10 @@ import (
 // mistaken path such as /dev/zero must not hang or exhaust the loader.
 const maxSecretFile = 64 << 10
 
+// maxCAFile bounds what a ca_file read reads: a system bundle of every
+// public root is about 200 KiB.
+const maxCAFile = 4 << 20
+
 // Load reads the configuration file at path and returns it decoded over
 // Default() and validated. lookup reads environment variables for ${NAME}
 // (os.LookupEnv in production; nil means no variable is set). On failure the
@@ -42,7 +47,8 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 
 // Parse is Load for a file already read: file names it in problems and is
 // the base for relative X_file and ca_file paths. It reads the X_file
-// secrets and checks that each ca_file exists, but has no other effect.
+// secrets and checks that each ca_file holds a PEM certificate (as the
+// upstream transport will require at start), but has no other effect.
 func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	return parse(file, data, lookup, osFiles{})
 }
@@ -51,12 +57,33 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 // that arbitrary inputs never read real files.
 type files interface {
 	readSecret(path string) ([]byte, error)
-	exists(path string) error
+	// checkCA reports why path is not a usable ca_file.
+	checkCA(path string) error
 }
 
 type osFiles struct{}
 
-func (osFiles) readSecret(path string) ([]byte, error) {
+func (osFiles) readSecret(path string) ([]byte, error) { return readSmallFile(path, maxSecretFile) }
+
+// checkCA refuses what the upstream transport would refuse at start: a
+// file it cannot read, or one without a PEM certificate in it.
+func (osFiles) checkCA(path string) error {
+	b, err := readSmallFile(path, maxCAFile)
+	if err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return errNoCertificate
+	}
+	return nil
+}
+
+// errNoCertificate is checkCA's answer for a readable file without a PEM
+// certificate.
+var errNoCertificate = errors.New("no PEM certificate")
+
+// readSmallFile reads a regular file of at most limit bytes.
+func readSmallFile(path string, limit int64) ([]byte, error) {
 	// Stat first: opening a FIFO or a terminal would block.
 	st, err := os.Stat(path)
 	if err != nil {
@@ -70,25 +97,14 @@ func (osFiles) readSecret(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxSecretFile {
-		return nil, fmt.Errorf("larger than %d bytes", maxSecretFile)
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
 	}
 	return b, nil
-}
-
-func (osFiles) exists(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if st.IsDir() {
-		return errors.New("is a directory")
-	}
-	return nil
 }
 
 func parse(file string, data []byte, lookup func(string) (string, bool), fsys files) (*Config, error) {
@@ -263,7 +279,9 @@ func (d *decoder) upstreamDefaults(cfg *Config) {
 		}
 		if u.CAFile != "" {
 			u.CAFile = d.rel(u.CAFile)
-			if err := d.fsys.exists(u.CAFile); err != nil {
+			if err := d.fsys.checkCA(u.CAFile); errors.Is(err, errNoCertificate) {
+				d.add("upstreams."+name+".ca_file", "%s holds no PEM certificate", u.CAFile)
+			} else if err != nil {
 				var pe *fs.PathError
 				if errors.As(err, &pe) {
 					err = pe.Err

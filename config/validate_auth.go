@@ -1,0 +1,206 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+func (c *Config) validateAuth(v *collector) {
+	a := c.Auth
+	paths := []struct{ key, path string }{
+		{"auth.login_path", a.LoginPath},
+		{"auth.register_path", a.RegisterPath},
+		{"auth.logout_path", a.LogoutPath},
+		{"auth.me_path", a.MePath},
+		{"auth.verify_path", a.VerifyPath},
+	}
+	verifyOK := checkPath(a.VerifyPath) == ""
+	for i, p := range paths {
+		if msg := checkPath(p.path); msg != "" {
+			v.add(p.key, "%s", msg)
+			continue
+		}
+		dup := false
+		for _, q := range paths[:i] {
+			if q.path == p.path {
+				v.at(c.lineOfEither(p.key, q.key), p.key, "same as %s", q.key)
+				dup = true
+				break
+			}
+		}
+		// Equal to verify_path is reported above, as verify_path's problem.
+		if !dup && i < len(paths)-1 && verifyOK && p.path != a.VerifyPath && underPath(p.path, a.VerifyPath) {
+			v.at(c.lineOfEither(p.key, "auth.verify_path"), p.key, "must not be under auth.verify_path")
+		}
+	}
+	if a.PublicURL != "" {
+		u, err := url.Parse(a.PublicURL)
+		switch {
+		case err != nil:
+			v.add("auth.public_url", "is not a valid URL")
+		case u.Scheme != "http" && u.Scheme != "https":
+			v.add("auth.public_url", "must be an absolute http:// or https:// URL")
+		case u.Host == "" || u.Hostname() == "":
+			v.add("auth.public_url", "needs a host")
+		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+			v.add("auth.public_url", "must not have a query or fragment")
+		case u.User != nil:
+			v.add("auth.public_url", "must not hold credentials")
+		}
+	}
+	for i, h := range a.AllowedRedirectHosts {
+		bare := strings.TrimPrefix(h, ".")
+		_, ipErr := netip.ParseAddr(bare)
+		if !(isDomain(bare) || ipErr == nil && bare == h) {
+			v.add(fmt.Sprintf("auth.allowed_redirect_hosts[%d]", i), "%q is not a host name (app.example.com, or .example.com for its subdomains)", h)
+		}
+	}
+	switch a.Registration {
+	case RegistrationClosed, RegistrationOpen:
+	default:
+		v.add("auth.registration", "must be closed or open, not %q", a.Registration)
+	}
+	for i, d := range a.AllowedEmailDomains {
+		if !isDomain(d) {
+			v.add(fmt.Sprintf("auth.allowed_email_domains[%d]", i), "%q is not a domain such as example.com", d)
+		}
+	}
+	if a.BcryptCost < 4 || a.BcryptCost > 31 {
+		v.add("auth.bcrypt_cost", "must be between 4 and 31, not %d", a.BcryptCost)
+	}
+	if a.PasswordMinLength < 1 || a.PasswordMinLength > 72 {
+		v.add("auth.password_min_length", "must be between 1 and 72 (bcrypt's limit), not %d", a.PasswordMinLength)
+	}
+	if a.MaxLoginFailures < 1 {
+		v.add("auth.max_login_failures", "must be at least 1, not %d", a.MaxLoginFailures)
+	}
+	// The throttle's window is a Redis PEXPIRE; below a second it would
+	// throttle nothing an attacker cannot outwait between two requests.
+	if a.LoginFailureWindow < Duration(time.Second) {
+		v.add("auth.login_failure_window", "must be at least 1s")
+	}
+}
+
+func (c *Config) validateSession(v *collector) {
+	s := c.Session
+	switch {
+	case !IsToken(s.CookieName):
+		v.add("session.cookie_name", "%q is not a valid cookie name", s.CookieName)
+	case strings.HasPrefix(s.CookieName, "__Host-") && (!s.CookieSecure || s.CookieDomain != ""):
+		// Browsers drop a __Host- cookie that lacks Secure or has a Domain.
+		v.add("session.cookie_name", "a __Host- cookie needs cookie_secure: true and no cookie_domain")
+	case strings.HasPrefix(s.CookieName, "__Secure-") && !s.CookieSecure:
+		v.add("session.cookie_name", "a __Secure- cookie needs cookie_secure: true")
+	}
+	if s.CookieDomain != "" && !isDomain(strings.TrimPrefix(s.CookieDomain, ".")) {
+		v.add("session.cookie_domain", "%q is not a domain such as example.com", s.CookieDomain)
+	}
+	switch s.CookieSameSite {
+	case "lax", "strict":
+	default:
+		v.add("session.cookie_same_site", "must be lax or strict, not %q", s.CookieSameSite)
+	}
+	// A token carries its absolute end in whole seconds, rounded down: a
+	// ttl of at least 2s leaves every new session at least 1s.
+	if s.TTL < Duration(minSessionTTL) {
+		v.add("session.ttl", "must be at least %s (a session token carries its end in whole seconds)", minSessionTTL)
+	}
+	switch {
+	case s.IdleTimeout < 0:
+		v.add("session.idle_timeout", "must not be negative")
+	case s.IdleTimeout > 0 && s.IdleTimeout < Duration(time.Second):
+		// The store counts the idle timer in whole milliseconds; below one
+		// every login would fail, and below a second a page would outlive
+		// its session before its assets load.
+		v.add("session.idle_timeout", "must be 0 (no idle limit) or at least 1s")
+	case s.TTL > 0 && s.IdleTimeout > s.TTL && c.idleTimeoutChosen():
+		v.add("session.idle_timeout", "must not exceed session.ttl (%s)", s.TTL)
+	}
+}
+
+// idleTimeoutChosen reports whether session.idle_timeout was set rather
+// than left at its default. A ttl below the default idle timeout ("ttl: 1h")
+// is a natural setting in which the absolute end simply comes first; only an
+// idle timeout someone wrote above the ttl is a mistake worth refusing.
+func (c *Config) idleTimeoutChosen() bool {
+	if _, ok := c.lines["session.idle_timeout"]; ok {
+		return true
+	}
+	return c.Session.IdleTimeout != Default().Session.IdleTimeout
+}
+
+func (c *Config) validateIdentity(v *collector) {
+	id := c.Identity
+	userOK := false
+	if id.UserIDHeader == "" {
+		v.add("identity.user_id_header", "required")
+	} else if msg := checkIdentityHeader(id.UserIDHeader); msg != "" {
+		v.add("identity.user_id_header", "%s", msg)
+	} else {
+		userOK = true
+	}
+	if id.EmailHeader != "" {
+		if msg := checkIdentityHeader(id.EmailHeader); msg != "" {
+			v.add("identity.email_header", "%s", msg)
+		} else if userOK && foldHeaderName(id.EmailHeader) == foldHeaderName(id.UserIDHeader) {
+			// PHP, CGI and WSGI backends read X_User_Id as X-User-Id:
+			// two names that fold alike are one variable upstream.
+			v.add("identity.email_header", "must differ from identity.user_id_header")
+		}
+	}
+}
+
+// maxFoldedHeaderName is the longest identity header name, counted without
+// '-', '_' and '.'. The proxy compares every client header with the
+// identity names in that folded form, in a fixed buffer of this size
+// (proxy/headers.go maxFoldedName), and refuses a longer configured name.
+const maxFoldedHeaderName = 96
+
+// minSessionTTL is the shortest session.ttl (see validateSession).
+const minSessionTTL = 2 * time.Second
+
+// checkIdentityHeader returns what is wrong with an identity header name,
+// or "".
+func checkIdentityHeader(name string) string {
+	switch f := foldHeaderName(name); {
+	case !IsToken(name):
+		return fmt.Sprintf("%q is not a valid header name", name)
+	case f == "":
+		// It would fold to nothing, so no client copy could be recognised.
+		return fmt.Sprintf(`%q needs a character other than "-", "_" and "."`, name)
+	case len(f) > maxFoldedHeaderName:
+		return fmt.Sprintf(`must not be longer than %d characters, not counting "-", "_" and "."`, maxFoldedHeaderName)
+	}
+	return ""
+}
+
+// foldHeaderName lower-cases name and drops '-', '_' and '.', the form in
+// which the proxy compares header names with the identity headers.
+func foldHeaderName(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '-' || c == '_' || c == '.':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func (c *Config) validateCSRF(v *collector) {
+	for i, o := range c.CSRF.TrustedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" ||
+			u.User != nil || u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" ||
+			(u.Port() != "" && checkPort(u.Port()) != "") {
+			v.add(fmt.Sprintf("csrf.trusted_origins[%d]", i), "%q is not an origin such as https://app.example.com", o)
+		}
+	}
+}
