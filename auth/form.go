@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -66,7 +67,10 @@ func mediaKind(r *http.Request) (bodyKind, error) {
 }
 
 // readBody reads at most maxBodyBytes of r's body. A Content-Length that
-// announces more is refused before anything is read.
+// announces more is refused before anything is read. The read deadline
+// that the endpoint set (limitBodyRead) is lifted once the whole body is
+// in; after a failure it stays, so that the server gives up reading the
+// rest too and closes the connection.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > maxBodyBytes {
 		return nil, errBodyTooLarge
@@ -76,8 +80,11 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, errBodyTooLarge
 		}
+		// A body not sent within bodyReadTimeout ends here too.
 		return nil, errBadBody
 	}
+	// ErrNotSupported (no deadline to lift) is fine.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	return b, nil
 }
 

@@ -13,8 +13,17 @@ import (
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
 )
 
-// HandlerOptions are the optional dependencies of NewHandlers.
+// HandlerOptions are the dependencies of NewHandlers. Credential is
+// required; the others are optional.
 type HandlerOptions struct {
+	// Credential reads the session a request carries: the token (the
+	// cookie's when there is one), whether it came from the cookie (a
+	// stale cookie is cleared), and every distinct gateway token the
+	// request carries (a login or registration ends them all). Required:
+	// it must be package proxy's Credential, so that these endpoints see
+	// exactly the session the proxy sees (a logout must end the session
+	// that proxied requests would have used).
+	Credential func(*http.Request) (token string, fromCookie bool, all []string)
 	// ClientIP returns the client address that login throttling counts
 	// (package proxy's ClientIP, which honours trusted_proxies). Nil means
 	// the host of RemoteAddr.
@@ -27,17 +36,28 @@ type HandlerOptions struct {
 	// the request's log line carries it (package proxy's SetUserID). It is
 	// never told an id merely claimed by a token. Nil means nobody listens.
 	SetUserID func(r *http.Request, userID string)
+
+	// bodyReadTimeout overrides bodyReadTimeout; tests shorten it.
+	bodyReadTimeout time.Duration
 }
+
+// bodyReadTimeout bounds the time a client takes to send the body of a
+// request to these endpoints. The public server has no ReadTimeout on
+// purpose (proxied uploads may take long), so without it a client that
+// announces a body and trickles it (or never sends it) holds a connection
+// and a goroutine forever. Ten seconds is ample for 64 KiB.
+const bodyReadTimeout = 10 * time.Second
 
 // handlers serves the gateway's own endpoints. Everything it reads from the
 // configuration is copied at construction.
 type handlers struct {
-	svc       *Service
-	clientIP  func(*http.Request) string
-	setUserID func(*http.Request, string)
-	logger    *slog.Logger
-	pages     *pageSet
-	csrf      *http.CrossOriginProtection
+	svc        *Service
+	credential func(*http.Request) (token string, fromCookie bool, all []string)
+	clientIP   func(*http.Request) string
+	setUserID  func(*http.Request, string)
+	logger     *slog.Logger
+	pages      *pageSet
+	csrf       *http.CrossOriginProtection
 
 	loginPath, registerPath string
 	allowedHosts            []string
@@ -48,6 +68,8 @@ type handlers struct {
 	cookieSecure             bool
 	cookieSameSite           http.SameSite
 	cookieMaxAge             int
+
+	bodyReadTimeout time.Duration
 }
 
 // NewHandlers returns the gateway's own endpoints keyed by their configured
@@ -55,10 +77,17 @@ type handlers struct {
 // proxy to dispatch on the exact clean path. Every answer carries
 // Cache-Control: no-store; POSTs are refused with 403 cross_origin when
 // http.CrossOriginProtection (with cfg.CSRF.TrustedOrigins) judges them
-// cross-origin; another method gets 405 method_not_allowed with Allow.
+// cross-origin; another method gets 405 method_not_allowed with Allow. It
+// panics without opts.Credential: that is a wiring defect, and a default
+// of its own would read sessions differently from the proxy.
 func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[string]http.Handler {
+	if opts.Credential == nil {
+		panic("auth: NewHandlers: HandlerOptions.Credential is required")
+	}
 	h := &handlers{
 		svc:              svc,
+		credential:       opts.Credential,
+		bodyReadTimeout:  opts.bodyReadTimeout,
 		clientIP:         opts.ClientIP,
 		setUserID:        opts.SetUserID,
 		logger:           opts.Logger,
@@ -75,6 +104,9 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 	}
 	if strings.EqualFold(cfg.Session.CookieSameSite, "strict") {
 		h.cookieSameSite = http.SameSiteStrictMode
+	}
+	if h.bodyReadTimeout <= 0 {
+		h.bodyReadTimeout = bodyReadTimeout
 	}
 	if h.clientIP == nil {
 		h.clientIP = remoteHost
@@ -125,6 +157,7 @@ func (h *handlers) endpoint(allow string, get, post http.HandlerFunc) http.Handl
 		// Answers here hold sessions, identities and forms: never cache
 		// them, whatever the status.
 		w.Header().Set("Cache-Control", "no-store")
+		h.limitBodyRead(w, r)
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			if get != nil {
@@ -142,26 +175,22 @@ func (h *handlers) endpoint(allow string, get, post http.HandlerFunc) http.Handl
 	})
 }
 
-// credential returns the session token r carries: the first cookie of the
-// configured name, else an Authorization: Bearer value that has the shape
-// of a gateway token (another Bearer token is not ours). fromCookie tells
-// whether a stale cookie should be cleared.
-func (h *handlers) credential(r *http.Request) (token string, fromCookie bool) {
-	if c, err := r.Cookie(h.cookieName); err == nil && c.Value != "" {
-		return c.Value, true
+// limitBodyRead gives the client bodyReadTimeout to send the request body,
+// whatever the method: even a body that is never read (a 405, a CSRF
+// refusal, a wrong Content-Type) is read by the server after the handler,
+// to keep the connection, before the answer goes out. readBody lifts the
+// deadline once the body is in, so that a slow login (bcrypt, the store)
+// is not cut off. A request without a body gets no deadline: the server
+// is already reading ahead on its connection to notice a client leaving,
+// and a deadline would end that read with an error that cancels the
+// request's context.
+func (h *handlers) limitBodyRead(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
 	}
-	return h.bearerToken(r), false
-}
-
-// bearerToken returns an Authorization: Bearer value that has the shape of
-// a gateway token, else "".
-func (h *handlers) bearerToken(r *http.Request) string {
-	if a := r.Header.Get("Authorization"); len(a) > len("Bearer ") && strings.EqualFold(a[:len("Bearer ")], "Bearer ") {
-		if t := strings.TrimSpace(a[len("Bearer "):]); h.svc.IsToken(t) {
-			return t
-		}
-	}
-	return ""
+	// An error means the ResponseWriter cannot set one (a test recorder);
+	// the request is served all the same.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyReadTimeout))
 }
 
 // sessionCookie is the cookie that carries a new session.

@@ -2,7 +2,10 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
 )
 
@@ -58,6 +62,41 @@ const testClientIPHeader = "X-Test-Client-Ip"
 
 func newTestGateway(t *testing.T, mutate func(*config.Config)) *testGateway {
 	t.Helper()
+	return newTestGatewayWith(t, mutate, false, nil)
+}
+
+// newProxiedTestGateway is newTestGateway with the real proxy.Gateway in
+// front, as the command wires it: the endpoints are reached through its
+// dispatch and ResponseWriter, and every other path is an authenticated
+// route to the builtin echo backend, so that a test can see whether the
+// proxy still honours a token. opts adjusts the HandlerOptions.
+func newProxiedTestGateway(t *testing.T, opts func(*HandlerOptions)) *testGateway {
+	t.Helper()
+	return newTestGatewayWith(t, func(c *config.Config) {
+		c.Upstreams = map[string]config.Upstream{"app": {URL: config.BuiltinEcho}}
+		c.Routes = []config.Route{{Path: "/", Policy: config.Authenticated}}
+	}, true, opts)
+}
+
+// proxyAuthenticator is the command's adapter from the Service to the
+// proxy's Authenticator.
+type proxyAuthenticator struct{ svc *Service }
+
+func (a proxyAuthenticator) Authenticate(ctx context.Context, token string) (proxy.Identity, error) {
+	s, err := a.svc.Authenticate(ctx, token)
+	switch {
+	case err == nil:
+		return proxy.Identity{UserID: s.User.ID, Email: s.User.Email}, nil
+	case errors.Is(err, ErrSessionNotFound):
+		return proxy.Identity{}, proxy.ErrNoSession
+	}
+	return proxy.Identity{}, fmt.Errorf("%w: %w", proxy.ErrStoreUnavailable, err)
+}
+
+func (a proxyAuthenticator) IsToken(s string) bool { return a.svc.IsToken(s) }
+
+func newTestGatewayWith(t *testing.T, mutate func(*config.Config), proxied bool, opts func(*HandlerOptions)) *testGateway {
+	t.Helper()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{
 		Addr:        mr.Addr(),
@@ -79,8 +118,9 @@ func newTestGateway(t *testing.T, mutate func(*config.Config)) *testGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	endpoints := NewHandlers(cfg, svc, HandlerOptions{
-		Logger: logger,
+	ho := HandlerOptions{
+		Credential: proxyCredential(cfg, svc),
+		Logger:     logger,
 		ClientIP: func(r *http.Request) string {
 			if ip := r.Header.Get(testClientIPHeader); ip != "" {
 				return ip
@@ -88,18 +128,31 @@ func newTestGateway(t *testing.T, mutate func(*config.Config)) *testGateway {
 			host, _, _ := net.SplitHostPort(r.RemoteAddr)
 			return host
 		},
-	})
+	}
+	if opts != nil {
+		opts(&ho)
+	}
+	endpoints := NewHandlers(cfg, svc, ho)
 	if len(endpoints) != 4 {
 		t.Fatalf("NewHandlers returned %d endpoints, want 4", len(endpoints))
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := endpoints[r.URL.Path]
 		if !ok {
 			http.NotFound(w, r)
 			return
 		}
 		h.ServeHTTP(w, r)
-	}))
+	})
+	if proxied {
+		gw, err := proxy.New(proxy.Options{Config: cfg, Auth: proxyAuthenticator{svc}, Endpoints: endpoints, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(gw.Close)
+		handler = gw
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
 	return &testGateway{
@@ -110,6 +163,12 @@ func newTestGateway(t *testing.T, mutate func(*config.Config)) *testGateway {
 			Timeout:       10 * time.Second,
 		},
 	}
+}
+
+// proxyCredential is HandlerOptions.Credential as the command wires it:
+// package proxy's Credential, the one rule the proxy reads sessions by.
+func proxyCredential(cfg *config.Config, svc *Service) func(*http.Request) (string, bool, []string) {
+	return proxy.CredentialFunc(cfg.Session.CookieName, svc.IsToken)
 }
 
 // result is a response with its body read.

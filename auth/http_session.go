@@ -63,13 +63,13 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// The token the client brought is handed over so that the Service
 	// deletes it: a session fixed before login never survives it.
-	prev, _ := h.credential(r)
+	prev, _, all := h.credential(r)
 	user, token, err := h.svc.Login(r.Context(), c.Email, c.Password, h.clientIP(r), prev)
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
 	}
-	if err := h.endOtherBearer(r, prev); err != nil {
+	if err := h.endOthers(r, prev, all); err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
 	}
@@ -87,13 +87,13 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 	}
 	// Registration signs the new account in; like a login it deletes the
 	// session the client brought along, if any.
-	prev, _ := h.credential(r)
+	prev, _, all := h.credential(r)
 	user, token, err := h.svc.RegisterReplacing(r.Context(), c.Email, c.Password, prev)
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
 	}
-	if err := h.endOtherBearer(r, prev); err != nil {
+	if err := h.endOthers(r, prev, all); err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
 	}
@@ -124,7 +124,9 @@ func (h *handlers) logout(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err, bodyJSON, nil)
 		return
 	}
-	if token, _ := h.credential(r); token != "" {
+	// The session the proxy would use for this request (Credential): an
+	// empty cookie tossed in ahead of the real one must not leave it alive.
+	if token, _, _ := h.credential(r); token != "" {
 		all := r.URL.Query().Get("all")
 		if err := h.svc.Logout(r.Context(), token, all == "1" || all == "true"); err != nil {
 			h.writeError(w, r, err, bodyJSON, nil)
@@ -146,7 +148,7 @@ func (h *handlers) logout(w http.ResponseWriter, r *http.Request) {
 // me handles GET/HEAD: the signed-in user, or 401 (clearing a stale
 // cookie), or 503 when the store cannot be asked (cookie kept).
 func (h *handlers) me(w http.ResponseWriter, r *http.Request) {
-	token, fromCookie := h.credential(r)
+	token, fromCookie, _ := h.credential(r)
 	if token == "" {
 		h.writeError(w, r, ErrSessionNotFound, bodyJSON, nil)
 		return
@@ -163,12 +165,18 @@ func (h *handlers) me(w http.ResponseWriter, r *http.Request) {
 	h.writeUser(w, http.StatusOK, s.User)
 }
 
-// endOtherBearer ends the session of a gateway Bearer token the client sent
-// beside its cookie (the cookie's session was handed to the Service as the
-// previous one): no token held before signing in stays valid after it.
-func (h *handlers) endOtherBearer(r *http.Request, prev string) error {
-	if t := h.bearerToken(r); t != "" && t != prev {
-		return h.svc.Logout(r.Context(), t, false)
+// endOthers ends every gateway token the request carried besides prev,
+// which was handed to the Service as the previous session (a cookie and a
+// Bearer token, several Bearer values, several session cookies): no token
+// held before signing in stays valid after it.
+func (h *handlers) endOthers(r *http.Request, prev string, all []string) error {
+	for _, t := range all {
+		if t == prev {
+			continue
+		}
+		if err := h.svc.Logout(r.Context(), t, false); err != nil {
+			return err
+		}
 	}
 	return nil
 }

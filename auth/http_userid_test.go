@@ -16,7 +16,7 @@ func TestHandlersReportUserID(t *testing.T) {
 	e := newMiniEnv(t, nil)
 	var mu sync.Mutex
 	var got []string
-	hs := NewHandlers(e.cfg, e.svc, HandlerOptions{SetUserID: func(r *http.Request, id string) {
+	hs := NewHandlers(e.cfg, e.svc, HandlerOptions{Credential: proxyCredential(e.cfg, e.svc), SetUserID: func(r *http.Request, id string) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, r.URL.Path+" "+id)

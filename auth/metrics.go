@@ -20,7 +20,7 @@ var registrationResults = []string{
 // storeOps are the values of gatehouse_session_store_errors_total{op}.
 var storeOps = []string{
 	"authenticate", "session_create", "session_get", "session_delete", "revoke",
-	"user_get", "user_create", "user_delete", "throttle", "ping",
+	"user_get", "user_create", "user_update", "user_delete", "throttle", "ping",
 }
 
 // Metrics are the auth counters. A nil *Metrics counts nothing. No label

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -35,22 +33,6 @@ const (
 // CPU before they queue for PoolTimeout.
 func redisPoolSize() int { return 32 * runtime.GOMAXPROCS(0) }
 
-// StoreOptions are OpenStore's optional dependencies.
-type StoreOptions struct {
-	// Logger receives the embedded store's warning; nil discards it.
-	Logger *slog.Logger
-}
-
-// OpenStore opens the configured Redis (see OpenRedis) and returns a Store
-// on it with the configured key prefix, and the func that closes both.
-func OpenStore(cfg config.Redis, opts StoreOptions) (*Store, func() error, error) {
-	rdb, closeFn, err := OpenRedis(cfg, opts.Logger)
-	if err != nil {
-		return nil, nil, err
-	}
-	return NewStore(rdb, cfg.KeyPrefix), closeFn, nil
-}
-
 // OpenRedis connects to the configured store: redis.url (redis:// or
 // rediss://; redis.password overrides the URL's), redis.sentinel (a failover
 // client that follows the master), redis.cluster (a Cluster client) or, when
@@ -63,14 +45,8 @@ func OpenRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, fu
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	url, err := secret(cfg.URL, cfg.URLFile, "redis.url")
-	if err != nil {
-		return nil, nil, err
-	}
-	password, err := secret(cfg.Password, cfg.PasswordFile, "redis.password")
-	if err != nil {
-		return nil, nil, err
-	}
+	// config.Load has already read every X_file into X.
+	url, password := cfg.URL, cfg.Password
 	set := 0
 	for _, b := range []bool{url != "", cfg.Sentinel != nil, cfg.Cluster != nil} {
 		if b {
@@ -105,14 +81,10 @@ func OpenRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, fu
 		if cfg.Sentinel.Master == "" || len(cfg.Sentinel.Addrs) == 0 {
 			return nil, nil, errors.New("auth: redis.sentinel: master and at least one address are required")
 		}
-		sentinelPassword, err := secret(cfg.Sentinel.Password, cfg.Sentinel.PasswordFile, "redis.sentinel.password")
-		if err != nil {
-			return nil, nil, err
-		}
 		c := redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName:            cfg.Sentinel.Master,
 			SentinelAddrs:         cfg.Sentinel.Addrs,
-			SentinelPassword:      sentinelPassword,
+			SentinelPassword:      cfg.Sentinel.Password,
 			Password:              password,
 			DialTimeout:           redisDialTimeout,
 			ReadTimeout:           redisIOTimeout,
@@ -178,18 +150,4 @@ func newRedisClient(opt *redis.Options) *redis.Client {
 // more thing that can fail against plain Redis or miniredis.
 func maintOff() *maintnotifications.Config {
 	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-}
-
-// secret returns v, or the content of file (trailing newline trimmed) when
-// v is empty. The config loader normally resolves X_file already; this
-// keeps OpenRedis right for a Config built in code.
-func secret(v, file, name string) (string, error) {
-	if v != "" || file == "" {
-		return v, nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("auth: %s_file: %w", name, err)
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
 }

@@ -70,10 +70,18 @@ func TestOpenRedisURLAndPassword(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// OpenRedis takes the password as config.Load resolved it: a
+	// password_file reaches it as Password.
+	yml := "upstreams: {app: http://127.0.0.1:3000}\nredis:\n  url: redis://" + inst.Addr + "\n  password_file: " + pwFile + "\n"
+	loaded, err := config.Parse(filepath.Join(t.TempDir(), "gatehouse.yaml"), []byte(yml), nil)
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
 	cases := map[string]config.Redis{
 		"url with password":          {URL: inst.URL},
 		"password overrides the url": {URL: "redis://:wrong@" + inst.Addr + "/0", Password: "s3cret"},
-		"password_file":              {URL: "redis://" + inst.Addr, PasswordFile: pwFile},
+		"password in no url":         {URL: "redis://" + inst.Addr, Password: "s3cret"},
+		"password_file":              loaded.Redis,
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -103,7 +111,6 @@ func TestOpenRedisRejects(t *testing.T) {
 		"bad url":           {URL: "http://user:hunter2@example.com"},
 		"empty cluster":     {Cluster: &config.Cluster{}},
 		"sentinel, no name": {Sentinel: &config.Sentinel{Addrs: []string{"127.0.0.1:1"}}},
-		"missing file":      {PasswordFile: filepath.Join(t.TempDir(), "nope"), URL: "redis://127.0.0.1:1"},
 	}
 	for name, cfg := range cases {
 		_, closeFn, err := OpenRedis(cfg, nil)

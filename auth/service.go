@@ -131,9 +131,6 @@ func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service
 	return s, nil
 }
 
-// Store returns the service's store.
-func (s *Service) Store() *Store { return s.store }
-
 // IsToken reports whether tok has the shape of a session token (see
 // token.go), without asking the store.
 func (s *Service) IsToken(tok string) bool {
@@ -306,7 +303,32 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP, previous
 		}
 		return User{}, "", err
 	}
+	if cost, err := bcrypt.Cost(hash); err == nil && cost != s.cost {
+		s.upgradeHash(ctx, rec, password)
+	}
 	return rec.user(), tok, nil
+}
+
+// upgradeHash rehashes the password of rec, which has just been checked, at
+// the configured cost, after an operator changed auth.bcrypt_cost. Without
+// it, logins with an old-cost account take measurably longer or shorter
+// than the dummy hash of an unknown email, which tells who has an account.
+// The record is replaced only if it is still the one read (see
+// Store.replaceUserHash). A failure costs nothing but a later retry: it is
+// logged, and never fails the login.
+func (s *Service) upgradeHash(ctx context.Context, rec *userRecord, password string) {
+	var h []byte
+	var err error
+	if slotErr := s.runHash(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), s.cost) }); slotErr != nil {
+		err = slotErr
+	}
+	if err == nil {
+		err = s.store.replaceUserHash(ctx, rec, string(h))
+	}
+	if err != nil {
+		s.metrics.storeError(err)
+		s.log.Warn("auth: could not rehash a password at the configured bcrypt cost", "user_id", rec.ID, "err", err)
+	}
 }
 
 // releaseThrottle gives a throttle reservation back (see throttle.go). It
@@ -344,23 +366,43 @@ func (s *Service) AddUser(ctx context.Context, email, password string) (u User, 
 	return rec.user(), nil
 }
 
-// DeleteUser deletes the account of email and ends all its sessions.
-// Errors: ErrInvalidEmail, ErrUserNotFound, ErrStoreUnavailable.
+// DeleteUser deletes the account of email and ends all its sessions. On an
+// error the account may still exist, and calling it again is safe.
+// Errors: ErrInvalidEmail, ErrUserNotFound (also when the account was
+// deleted and registered again meanwhile: the new one stays),
+// ErrStoreUnavailable.
 func (s *Service) DeleteUser(ctx context.Context, email string) (err error) {
 	defer func() { s.metrics.storeError(err) }()
 	email, err = NormalizeEmail(email)
 	if err != nil {
 		return err
 	}
-	// The account goes first, so no new login succeeds; a login that was
-	// already past its password check notices (see Login) or created its
-	// session before the sweep below, which then finds it in the index.
-	rec, err := s.store.deleteUser(ctx, email)
+	rec, err := s.store.getUser(ctx, email)
 	if err != nil {
 		return err
 	}
-	_, err = s.store.revokeAll(ctx, rec.ID)
-	return err
+	// Sessions go first, while the account still exists: if this fails
+	// (a timeout, very many sessions), a retry of DeleteUser or
+	// RevokeSessions can still find the user id. Deleting the account
+	// first would leave sessions that nothing can name until they expire.
+	if _, err := s.store.revokeAll(ctx, rec.ID); err != nil {
+		return err
+	}
+	// Only the account that was swept: one deleted and registered again in
+	// between is another person's, with sessions of its own.
+	delErr := s.store.deleteUser(ctx, email, rec.ID)
+	if delErr != nil && !errors.Is(delErr, ErrUserNotFound) {
+		return delErr
+	}
+	// A login past its password check may have created a session after the
+	// first sweep. Login re-reads the account after creating its session:
+	// one that still saw the account created its session before the
+	// account was gone, so this second sweep finds it in the index; one
+	// that did not deletes its own session.
+	if _, err := s.store.revokeAll(ctx, rec.ID); err != nil {
+		return err
+	}
+	return delErr
 }
 
 // RevokeSessions ends every session of the account of email and returns
@@ -395,9 +437,9 @@ func (s *Service) Logout(ctx context.Context, tok string, all bool) (err error) 
 			return err
 		}
 		if live {
-			if _, err := s.store.revokeAll(ctx, userID); err != nil {
-				return err
-			}
+			// revokeAll deleted this session too.
+			_, err := s.store.revokeAll(ctx, userID)
+			return err
 		}
 	}
 	_, err = s.store.deleteSession(ctx, userID, tok)

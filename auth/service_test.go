@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"regexp"
 	"slices"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gatehouse-dev/gatehouse/config"
 )
@@ -399,5 +403,112 @@ func TestLoginTimingUnknownVsWrongPassword(t *testing.T) {
 	t.Logf("median unknown email %v, wrong password %v (ratio %.2f)", mu, mw, ratio)
 	if ratio < 0.75 || ratio > 1.25 {
 		t.Errorf("medians differ by more than 25%%: unknown %v, wrong password %v", mu, mw)
+	}
+}
+
+// TestLoginRehashesAtConfiguredCost: after auth.bcrypt_cost changes, a
+// successful login stores the password again at the new cost (so its
+// timing matches the dummy hash of unknown emails again); a failed one
+// changes nothing.
+func TestLoginRehashesAtConfiguredCost(t *testing.T) {
+	forEachStore(t, nil, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		u, _ := e.register(t, "ann@example.com", "password1") // cost 4
+		before, err := e.store.getUser(ctx, "ann@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := testConfig()
+		cfg.Auth.BcryptCost = 5
+		svc5, err := NewService(e.store, cfg, ServiceOptions{Now: e.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		_, _, err = svc5.Login(ctx, "ann@example.com", "wrong-password", "192.0.2.1", "")
+		wantInvalid(t, err)
+		if rec, _ := e.store.getUser(ctx, "ann@example.com"); rec == nil || rec.Hash != before.Hash {
+			t.Fatalf("a failed login changed the stored hash")
+		}
+
+		if got, _, err := svc5.Login(ctx, "ann@example.com", "password1", "192.0.2.1", ""); err != nil || got != u {
+			t.Fatalf("Login at cost 5 = %+v, %v; want %+v", got, err, u)
+		}
+		after, err := e.store.getUser(ctx, "ann@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cost, err := bcrypt.Cost([]byte(after.Hash)); err != nil || cost != 5 {
+			t.Errorf("stored hash cost = %d, %v; want 5", cost, err)
+		}
+		if bcrypt.CompareHashAndPassword([]byte(after.Hash), []byte("password1")) != nil {
+			t.Error("the new hash does not match the password")
+		}
+		if after.ID != before.ID || after.Email != before.Email || !after.Created.Equal(before.Created) {
+			t.Errorf("record = %+v, want %+v with only the hash changed", after, before)
+		}
+		// Already at the configured cost: not rehashed again.
+		if _, _, err := svc5.Login(ctx, "ann@example.com", "password1", "192.0.2.1", ""); err != nil {
+			t.Fatalf("second Login: %v", err)
+		}
+		if again, _ := e.store.getUser(ctx, "ann@example.com"); again == nil || again.Hash != after.Hash {
+			t.Error("a login at the stored cost rehashed the password")
+		}
+	})
+}
+
+// TestLoginRehashFailureIsLogged: a login whose rehash cannot be written
+// back still succeeds; the old hash stays and the failure is logged.
+func TestLoginRehashFailureIsLogged(t *testing.T) {
+	e := newMiniEnv(t, nil)
+	ctx := context.Background()
+	u, _ := e.register(t, "ann@example.com", "password1")
+	before, err := e.store.getUser(ctx, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs openRedisLogs
+	cfg := testConfig()
+	cfg.Auth.BcryptCost = 5
+	svc5, err := NewService(e.store, cfg, ServiceOptions{Now: e.clock.Now, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the write-back uses WATCH during a login.
+	e.rdb.AddHook(cmdHook{before: func(cmd redis.Cmder) error {
+		if cmd.Name() == "watch" {
+			return errors.New("injected: i/o timeout")
+		}
+		return nil
+	}})
+	tok := ""
+	if got, tk, err := svc5.Login(ctx, "ann@example.com", "password1", "192.0.2.1", ""); err != nil || got != u {
+		t.Fatalf("Login = %+v, %v; want %+v despite the failed rehash", got, err, u)
+	} else {
+		tok = tk
+	}
+	e.mustAuth(t, tok, u)
+	if rec, _ := e.store.getUser(ctx, "ann@example.com"); rec == nil || rec.Hash != before.Hash {
+		t.Error("the stored hash changed although its write failed")
+	}
+	if !strings.Contains(logs.String(), "rehash") || strings.Contains(logs.String(), "password1") {
+		t.Errorf("log = %q, want the failed rehash logged (without the password)", logs.String())
+	}
+}
+
+// TestDummyHashCost: the hash compared for unknown emails has the
+// configured cost, so it takes as long as a stored hash of that cost.
+func TestDummyHashCost(t *testing.T) {
+	store := NewStore(nil, "gatehouse:")
+	for _, cost := range []int{4, 5, 6} {
+		cfg := testConfig()
+		cfg.Auth.BcryptCost = cost
+		svc, err := NewService(store, cfg, ServiceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := bcrypt.Cost(svc.dummyHash); err != nil || got != cost {
+			t.Errorf("dummy hash cost = %d, %v; want %d", got, err, cost)
+		}
 	}
 }

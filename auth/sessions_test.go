@@ -2,10 +2,14 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/auth/redistest"
 	"github.com/gatehouse-dev/gatehouse/config"
@@ -376,4 +380,177 @@ func TestAuthenticateOneCommand(t *testing.T) {
 			t.Errorf("%d unexpected %q calls during Authenticate (commandstats %v)", c, cmd, calls)
 		}
 	}
+}
+
+// cmdHook is a go-redis hook that shows a test every command before it is
+// sent, single or pipelined; an error from before fails the call without
+// sending it (as a timeout would).
+type cmdHook struct {
+	before func(cmd redis.Cmder) error
+}
+
+func (h cmdHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h cmdHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if err := h.before(cmd); err != nil {
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h cmdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if err := h.before(cmd); err != nil {
+				for _, c := range cmds {
+					c.SetErr(err)
+				}
+				return err
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestDeleteUserRevokeFails: when ending the sessions fails, DeleteUser
+// fails with the account intact, so that a retry can still name the user
+// id; the retry then ends every session and deletes the account.
+func TestDeleteUserRevokeFails(t *testing.T) {
+	forEachStore(t, nil, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		u, t1 := e.register(t, "ann@example.com", "password1")
+		_, t2, err := e.svc.Login(ctx, "ann@example.com", "password1", "192.0.2.1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob, tb := e.register(t, "bob@example.com", "password1")
+		// The sweep of the session index starts with ZRANGE: fail the first.
+		var failed atomic.Bool
+		e.rdb.AddHook(cmdHook{before: func(cmd redis.Cmder) error {
+			if cmd.Name() == "zrange" && failed.CompareAndSwap(false, true) {
+				return errors.New("injected: i/o timeout")
+			}
+			return nil
+		}})
+
+		if err := e.svc.DeleteUser(ctx, "ann@example.com"); !errors.Is(err, ErrStoreUnavailable) {
+			t.Fatalf("DeleteUser with a failing revoke = %v, want ErrStoreUnavailable", err)
+		}
+		if !failed.Load() {
+			t.Fatal("DeleteUser never swept the session index")
+		}
+		if rec, err := e.store.getUser(ctx, "ann@example.com"); err != nil || rec.ID != u.ID {
+			t.Fatalf("account after a failed DeleteUser = %+v, %v; want it intact", rec, err)
+		}
+
+		if err := e.svc.DeleteUser(ctx, "ann@example.com"); err != nil {
+			t.Fatalf("second DeleteUser: %v", err)
+		}
+		e.mustNotAuth(t, t1)
+		e.mustNotAuth(t, t2)
+		e.mustAuth(t, tb, bob)
+		if _, err := e.store.getUser(ctx, "ann@example.com"); err != ErrUserNotFound {
+			t.Errorf("account after the second DeleteUser: %v, want ErrUserNotFound", err)
+		}
+		for _, line := range e.dump(t) {
+			if strings.Contains(line, u.ID) {
+				t.Errorf("key of the deleted account left behind: %s", line)
+			}
+		}
+	})
+}
+
+// TestDeleteUserSweepsRacingLogin: a session created after DeleteUser's
+// first sweep but before the account is gone (a login whose re-read of the
+// account still found it) is ended by the sweep after the delete.
+func TestDeleteUserSweepsRacingLogin(t *testing.T) {
+	forEachStore(t, nil, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		u, t1 := e.register(t, "ann@example.com", "password1")
+		var racing string
+		var raced atomic.Bool
+		// WATCH of the account comes after the first sweep and before the
+		// delete: the racing login's session appears there.
+		e.rdb.AddHook(cmdHook{before: func(cmd redis.Cmder) error {
+			if cmd.Name() == "watch" && raced.CompareAndSwap(false, true) {
+				now := e.clock.Now()
+				tok, err := e.store.createSession(ctx, u, now.Add(time.Hour), now, 10*time.Minute)
+				if err != nil {
+					return err
+				}
+				racing = tok
+			}
+			return nil
+		}})
+		if err := e.svc.DeleteUser(ctx, "ann@example.com"); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+		if racing == "" {
+			t.Fatal("no session was created during DeleteUser")
+		}
+		e.mustNotAuth(t, t1)
+		e.mustNotAuth(t, racing)
+	})
+}
+
+// TestDeleteUserKeepsNewAccount: an account deleted and registered again
+// between DeleteUser's read and its delete is another person's: it stays.
+func TestDeleteUserKeepsNewAccount(t *testing.T) {
+	forEachStore(t, nil, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		old, t1 := e.register(t, "ann@example.com", "password1")
+		var renewed User
+		var newTok string
+		var raced atomic.Bool
+		e.rdb.AddHook(cmdHook{before: func(cmd redis.Cmder) error {
+			if cmd.Name() == "watch" && raced.CompareAndSwap(false, true) {
+				if err := e.rdb.Del(ctx, e.store.userKey("ann@example.com")).Err(); err != nil {
+					return err
+				}
+				var err error
+				renewed, newTok, err = e.svc.Register(ctx, "ann@example.com", "password2")
+				return err
+			}
+			return nil
+		}})
+		if err := e.svc.DeleteUser(ctx, "ann@example.com"); err != ErrUserNotFound {
+			t.Fatalf("DeleteUser of a replaced account = %v, want ErrUserNotFound", err)
+		}
+		e.mustNotAuth(t, t1)
+		e.mustAuth(t, newTok, renewed)
+		if rec, err := e.store.getUser(ctx, "ann@example.com"); err != nil || rec.ID != renewed.ID || rec.ID == old.ID {
+			t.Errorf("account = %+v, %v; want the new one %s", rec, err, renewed.ID)
+		}
+	})
+}
+
+// TestLogoutAllDeletesOnce: logging out everywhere deletes the sessions in
+// one sweep; the caller's session is among them and is not deleted again.
+func TestLogoutAllDeletesOnce(t *testing.T) {
+	forEachStore(t, nil, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		_, t1 := e.register(t, "ann@example.com", "password1")
+		_, t2, err := e.svc.Login(ctx, "ann@example.com", "password1", "192.0.2.1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dels atomic.Int32
+		e.rdb.AddHook(cmdHook{before: func(cmd redis.Cmder) error {
+			if cmd.Name() == "del" {
+				dels.Add(1)
+			}
+			return nil
+		}})
+		if err := e.svc.Logout(ctx, t2, true); err != nil {
+			t.Fatalf("Logout(all): %v", err)
+		}
+		if n := dels.Load(); n != 1 {
+			t.Errorf("Logout(all) sent %d DEL commands, want 1", n)
+		}
+		e.mustNotAuth(t, t1)
+		e.mustNotAuth(t, t2)
+	})
 }

@@ -38,12 +38,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Client returns the Redis client the store uses.
-func (s *Store) Client() redis.UniversalClient { return s.rdb }
-
-// KeyPrefix returns the prefix every key of the store starts with.
-func (s *Store) KeyPrefix() string { return s.prefix }
-
 func (s *Store) now() time.Time {
 	if s.Now != nil {
 		return s.Now()

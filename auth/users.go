@@ -191,39 +191,88 @@ func (s *Store) createUser(ctx context.Context, r *userRecord) error {
 	return nil
 }
 
-// deleteUser deletes the account of a normalised email and returns it, or
-// ErrUserNotFound. WATCH makes sure it deletes the account it read, not one
-// registered again in between.
-func (s *Store) deleteUser(ctx context.Context, email string) (*userRecord, error) {
+// deleteUser deletes the account of a normalised email if it is still the
+// one with id, else returns ErrUserNotFound (gone, or deleted and
+// registered again: another person's account, which stays). WATCH makes the
+// check and the delete one step.
+func (s *Store) deleteUser(ctx context.Context, email, id string) error {
+	return s.updateUser(ctx, "user_delete", email, id, func(p redis.Pipeliner, key string, _ *userRecord) error {
+		p.Del(ctx, key)
+		return nil
+	})
+}
+
+// replaceUserHash stores hash as the password hash of rec's account, if
+// the account still is rec (same id and hash); if it is gone or changed, it
+// does nothing and returns nil: whoever changed it wins.
+func (s *Store) replaceUserHash(ctx context.Context, rec *userRecord, hash string) error {
+	err := s.updateUser(ctx, "user_update", rec.Email, rec.ID, func(p redis.Pipeliner, key string, cur *userRecord) error {
+		if cur.Hash != rec.Hash {
+			return errUserChanged
+		}
+		next := *cur
+		next.Hash = hash
+		b, err := json.Marshal(&next)
+		if err != nil {
+			return err
+		}
+		p.Set(ctx, key, b, redis.KeepTTL)
+		return nil
+	})
+	if errors.Is(err, ErrUserNotFound) || errors.Is(err, errUserChanged) {
+		return nil
+	}
+	return err
+}
+
+// errUserChanged stops an update whose record is no longer the one read.
+var errUserChanged = errors.New("auth: account changed")
+
+// updateUser runs queue in a MULTI on the account of a normalised email if
+// its id is id, retrying when the account changes between the read and the
+// MULTI (WATCH). It returns ErrUserNotFound when there is no such account or
+// it has another id, and errCorruptUser or queue's own error unwrapped; a
+// Redis failure is a store error of op.
+func (s *Store) updateUser(ctx context.Context, op, email, id string, queue func(p redis.Pipeliner, key string, cur *userRecord) error) error {
 	key := s.userKey(email)
+	var queueErr error
 	for range 5 {
-		var rec *userRecord
+		queueErr = nil
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			v, err := tx.Get(ctx, key).Bytes()
 			if err != nil {
 				return err
 			}
-			if rec, err = decodeUser(v); err != nil {
+			cur, err := decodeUser(v)
+			if err != nil {
+				queueErr = err
 				return err
 			}
+			if cur.ID != id {
+				queueErr = ErrUserNotFound
+				return queueErr
+			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Del(ctx, key)
+				if err := queue(p, key, cur); err != nil {
+					queueErr = err
+					return err
+				}
 				return nil
 			})
 			return err
 		}, key)
 		switch {
 		case err == nil:
-			return rec, nil
+			return nil
+		case queueErr != nil:
+			return queueErr
 		case err == redis.Nil:
-			return nil, ErrUserNotFound
+			return ErrUserNotFound
 		case errors.Is(err, redis.TxFailedErr):
 			continue
-		case errors.Is(err, errCorruptUser):
-			return nil, err
 		default:
-			return nil, storeErr("user_delete", err)
+			return storeErr(op, err)
 		}
 	}
-	return nil, storeErr("user_delete", errors.New("account changed during delete, retries exhausted"))
+	return storeErr(op, errors.New("account changed during the update, retries exhausted"))
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -119,4 +120,63 @@ func TestEmailDomainAllowed(t *testing.T) {
 	if !emailDomainAllowed("a@anything.example", nil) {
 		t.Error("an empty list must allow any domain")
 	}
+}
+
+// TestStoreUserUpdatesCheckTheRecord: deleteUser and replaceUserHash only
+// touch the account they were given (same id; same hash for the rehash).
+func TestStoreUserUpdatesCheckTheRecord(t *testing.T) {
+	forEachStore(t, nil, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		e.register(t, "ann@example.com", "password1")
+		rec, err := e.store.getUser(ctx, "ann@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		unchanged := func(what string) {
+			t.Helper()
+			if got, err := e.store.getUser(ctx, "ann@example.com"); err != nil || *got != *rec {
+				t.Errorf("%s: account = %+v, %v; want it unchanged", what, got, err)
+			}
+		}
+
+		other := strings.Repeat("0", 32)
+		if err := e.store.deleteUser(ctx, "ann@example.com", other); err != ErrUserNotFound {
+			t.Errorf("deleteUser(other id) = %v, want ErrUserNotFound", err)
+		}
+		unchanged("deleteUser(other id)")
+
+		stale := *rec
+		stale.Hash = "$2a$04$stale"
+		if err := e.store.replaceUserHash(ctx, &stale, "$2a$05$new"); err != nil {
+			t.Errorf("replaceUserHash(stale hash) = %v, want nil", err)
+		}
+		unchanged("replaceUserHash(stale hash)")
+		stale = *rec
+		stale.ID = other
+		if err := e.store.replaceUserHash(ctx, &stale, "$2a$05$new"); err != nil {
+			t.Errorf("replaceUserHash(other id) = %v, want nil", err)
+		}
+		unchanged("replaceUserHash(other id)")
+		gone := *rec
+		gone.Email = "nobody@example.com"
+		if err := e.store.replaceUserHash(ctx, &gone, "$2a$05$new"); err != nil {
+			t.Errorf("replaceUserHash(no account) = %v, want nil", err)
+		}
+		if _, err := e.store.getUser(ctx, "nobody@example.com"); err != ErrUserNotFound {
+			t.Errorf("replaceUserHash created an account: %v", err)
+		}
+
+		if err := e.store.replaceUserHash(ctx, rec, "$2a$05$new"); err != nil {
+			t.Fatalf("replaceUserHash: %v", err)
+		}
+		if got, err := e.store.getUser(ctx, "ann@example.com"); err != nil || got.Hash != "$2a$05$new" || got.ID != rec.ID {
+			t.Errorf("account after replaceUserHash = %+v, %v", got, err)
+		}
+		if err := e.store.deleteUser(ctx, "ann@example.com", rec.ID); err != nil {
+			t.Errorf("deleteUser: %v", err)
+		}
+		if err := e.store.deleteUser(ctx, "ann@example.com", rec.ID); err != ErrUserNotFound {
+			t.Errorf("deleteUser again = %v, want ErrUserNotFound", err)
+		}
+	})
 }

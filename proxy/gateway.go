@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/config"
@@ -34,6 +35,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics is fed by every request; nil records nothing.
 	Metrics *Metrics
+
+	// now is the clock of the store-error log limit; nil means time.Now.
+	// Tests set it.
+	now func() time.Time
 }
 
 // Gateway is the public listener's http.Handler: path check, route match,
@@ -67,6 +72,13 @@ type Gateway struct {
 	protectUpstream bool
 	csrf            *http.CrossOriginProtection
 	trustedOrigins  map[string]bool
+
+	now func() time.Time
+	// storeErrLogged is when (unix nanoseconds, from now) the last "session
+	// store error" line was logged; storeErrSuppressed counts the lines
+	// left out since (see logStoreError).
+	storeErrLogged     atomic.Int64
+	storeErrSuppressed atomic.Int64
 }
 
 // routeRT is a route's runtime: its label, policy, upstream and metrics.
@@ -114,6 +126,10 @@ func New(opts Options) (*Gateway, error) {
 		protectUpstream: cfg.CSRF.ProtectUpstream,
 		csrf:            http.NewCrossOriginProtection(),
 		trustedOrigins:  make(map[string]bool),
+		now:             opts.now,
+	}
+	if g.now == nil {
+		g.now = time.Now
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -328,22 +344,14 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	rt.up.proxy.ServeHTTP(w, r)
 }
 
-// credential returns the session token a request carries: the first
-// non-empty session cookie, else the first Authorization: Bearer value
-// with the shape of a gateway token (the cookie counts when both are
-// sent). fromCookie and gatewayBearer say which were present, since both
-// are stripped before the request goes upstream.
+// credential returns the session token a request carries, read by the one
+// rule of Credential (package auth's endpoints use the same). fromCookie
+// and gatewayBearer say which were present, since both are stripped before
+// the request goes upstream. The stack buffer keeps the hot path free of
+// allocation: the gateway does not need the list of every token.
 func (g *Gateway) credential(h http.Header) (token string, fromCookie, gatewayBearer bool) {
-	token = sessionCookie(h, g.cookieName)
-	fromCookie = token != ""
-	for _, a := range h["Authorization"] {
-		if b := bearer(a); b != "" && g.auth.IsToken(b) {
-			gatewayBearer = true
-			if token == "" {
-				token = b
-			}
-		}
-	}
+	var buf [2]string
+	token, fromCookie, gatewayBearer, _ = credential(h, g.cookieName, g.auth.IsToken, buf[:0])
 	return token, fromCookie, gatewayBearer
 }
 
@@ -362,7 +370,7 @@ func (g *Gateway) authenticate(st *reqState, token string) error {
 		if errors.Is(err, ErrNoSession) {
 			return ErrNoSession
 		}
-		g.log.LogAttrs(st, slog.LevelWarn, "session store error", slog.String("error", err.Error()))
+		g.logStoreError(st, err)
 		return ErrStoreUnavailable
 	}
 	if id.UserID == "" {
@@ -370,6 +378,28 @@ func (g *Gateway) authenticate(st *reqState, token string) error {
 	}
 	st.id = id
 	return nil
+}
+
+// storeErrorLogEvery is the least time between two "session store error"
+// lines. During a store outage every request that carries a token fails
+// its lookup: one line per failure would be thousands of lines a second,
+// burying every other line and costing the log pipeline more than the
+// outage itself.
+const storeErrorLogEvery = time.Second
+
+// logStoreError logs a failed store lookup, at most once per
+// storeErrorLogEvery; the lines left out in between are counted and the
+// count goes with the next line. Lock-free: it runs on the hot path of
+// every failing request.
+func (g *Gateway) logStoreError(ctx context.Context, err error) {
+	now := g.now().UnixNano()
+	last := g.storeErrLogged.Load()
+	if now-last < int64(storeErrorLogEvery) || !g.storeErrLogged.CompareAndSwap(last, now) {
+		g.storeErrSuppressed.Add(1)
+		return
+	}
+	g.log.LogAttrs(ctx, slog.LevelWarn, "session store error",
+		slog.String("error", err.Error()), slog.Int64("suppressed", g.storeErrSuppressed.Swap(0)))
 }
 
 // unauthenticated answers a request that needs a session and has none: a

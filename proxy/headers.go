@@ -179,32 +179,6 @@ func headerHasToken(values []string, token string) bool {
 	return false
 }
 
-// sessionCookie returns the value of the first non-empty cookie called
-// name in h's Cookie headers, parsing them in place (no allocation, unlike
-// Request.Cookie). An empty one is skipped rather than taken as "no
-// session": a cookie tossed in ahead of the real one ("NAME=; NAME=TOKEN")
-// must not hide it from the CSRF check.
-func sessionCookie(h http.Header, name string) string {
-	for _, line := range h["Cookie"] {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || k != name {
-				continue
-			}
-			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			if v != "" {
-				return v
-			}
-		}
-	}
-	return ""
-}
-
 // stripCookie removes every cookie called name from h's Cookie headers,
 // keeping the others in order, and drops a Cookie line left empty.
 func stripCookie(h http.Header, name string) {
@@ -243,24 +217,21 @@ func stripCookie(h http.Header, name string) {
 	h["Cookie"] = out
 }
 
-// bearer returns the credential of an "Authorization: Bearer T" value
-// (scheme case-insensitive), or "".
-func bearer(v string) string {
-	const p = "bearer "
-	if len(v) > len(p) && strings.EqualFold(v[:len(p)], p) {
-		return strings.TrimSpace(v[len(p):])
-	}
-	return ""
-}
-
 // IsBrowserNavigation reports whether r looks like a browser loading a page
 // (GET or HEAD whose Accept holds text/html): such a request without a
 // session is redirected to the sign-in page rather than answered 401.
 func IsBrowserNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	return isNavigation(r.Method, r.Header)
+}
+
+// isNavigation is IsBrowserNavigation for a method and headers that may
+// come from different requests: forward-auth judges the original method
+// with the Accept header the proxy in front passed along.
+func isNavigation(method string, h http.Header) bool {
+	if method != http.MethodGet && method != http.MethodHead {
 		return false
 	}
-	for _, a := range r.Header["Accept"] {
+	for _, a := range h["Accept"] {
 		if strings.Contains(a, "text/html") {
 			return true
 		}

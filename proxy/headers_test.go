@@ -205,8 +205,8 @@ func TestForwardedTrustedProxies(t *testing.T) {
 
 func TestHeaderHelpers(t *testing.T) {
 	h := http.Header{"Cookie": {"a=1; gatehouse_session=x; gatehouse_session2=y", "gatehouse_session=z", "c=3"}}
-	if v := sessionCookie(h, "gatehouse_session"); v != "x" {
-		t.Errorf("sessionCookie = %q, want x", v)
+	if v, _, _ := Credential(h, "gatehouse_session", func(string) bool { return false }); v != "x" {
+		t.Errorf("Credential token = %q, want x", v)
 	}
 	stripCookie(h, "gatehouse_session")
 	if got := strings.Join(h["Cookie"], " | "); got != "a=1; gatehouse_session2=y | c=3" {

@@ -126,7 +126,7 @@ func (g *Gateway) stripBearer(h http.Header) {
 	vs := h["Authorization"]
 	kept := vs[:0]
 	for _, v := range vs {
-		if b := bearer(v); b != "" && g.auth.IsToken(b) {
+		if bearerToken(v, g.auth.IsToken) != "" {
 			continue
 		}
 		kept = append(kept, v)

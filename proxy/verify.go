@@ -22,8 +22,9 @@ type original struct {
 // answers exactly 200, 401, 403 or 503 (nginx turns a 3xx into a 500),
 // except a 302 to the sign-in page that ?redirect=1 asks for on a browser
 // navigation. It believes the X-Forwarded-*/X-Original-* headers from any
-// caller: the endpoint must only be reachable by the proxy in front. There
-// is no CSRF check: the answer changes nothing.
+// caller: the endpoint must only be reachable by the proxy in front. The
+// original request gets the CSRF check of a proxied one: an allowed answer
+// lets it through to the upstream, whose state it may change.
 func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqState) {
 	w.Header()["Cache-Control"] = noStore
 	o, ok := g.originalRequest(r, st)
@@ -48,6 +49,13 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 	}
 
 	token, fromCookie, _ := g.credential(r.Header)
+	if g.protectUpstream && fromCookie && !g.sameOriginal(r, o) {
+		// 403 forbidden, not cross_origin: forward-auth answers only
+		// 200/401/403/503, and nginx shows its own page for the 403.
+		g.metrics.decision(decCrossOrigin)
+		apierror.Write(w, apierror.Forbidden)
+		return
+	}
 	if token != "" {
 		err := g.authenticate(st, token)
 		switch {
@@ -80,6 +88,22 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 }
 
 var zeroLength = []string{"0"}
+
+// sameOriginal reports whether the original request o passes the CSRF
+// check of a proxied request: http.CrossOriginProtection judges it with
+// the original method and host and the Origin and Sec-Fetch-Site headers
+// that the proxy in front passed along from the browser. The verify
+// request's own method and host are the proxy's, not the browser's: with
+// them a cross-site POST would look like a same-origin GET.
+func (g *Gateway) sameOriginal(r *http.Request, o original) bool {
+	switch o.method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true // CrossOriginProtection passes them; skip the copy
+	}
+	or := *r
+	or.Method, or.Host = o.method, o.host
+	return g.csrf.Check(&or) == nil
+}
 
 // originalRequest works out the request being asked about, in the
 // contract's order of sources. ok is false for a URI that does not parse.
@@ -211,7 +235,7 @@ func first(h http.Header, key string) string {
 func (g *Gateway) verifyUnauthenticated(w http.ResponseWriter, r *http.Request, o original, clean string) {
 	g.metrics.decision(decUnauthenticated)
 	q := r.URL.Query()
-	if q.Get("redirect") == "1" && (o.method == http.MethodGet || o.method == http.MethodHead) && acceptsHTML(r) {
+	if q.Get("redirect") == "1" && isNavigation(o.method, r.Header) {
 		target := o.proto + "://" + o.host + (&url.URL{Path: clean}).EscapedPath()
 		if o.uri.RawQuery != "" {
 			target += "?" + o.uri.RawQuery
@@ -222,13 +246,4 @@ func (g *Gateway) verifyUnauthenticated(w http.ResponseWriter, r *http.Request, 
 	}
 	w.Header()["Www-Authenticate"] = wwwAuthenticate
 	apierror.Write(w, apierror.Unauthenticated)
-}
-
-func acceptsHTML(r *http.Request) bool {
-	for _, a := range r.Header["Accept"] {
-		if strings.Contains(a, "text/html") {
-			return true
-		}
-	}
-	return false
 }

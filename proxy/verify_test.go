@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
@@ -83,8 +86,10 @@ func TestForwardAuth(t *testing.T) {
 				b.WriteString(k + ": " + v + "\r\n")
 			}
 			if tc.session {
-				// Sec-Fetch-Site cross-site: the verify endpoint does no CSRF check.
-				b.WriteString("Cookie: gatehouse_session=" + tokAlice + "\r\nSec-Fetch-Site: cross-site\r\n")
+				// Same-origin: these rows are about matching; the CSRF
+				// check of the original request has its own test
+				// (TestForwardAuthCSRF).
+				b.WriteString("Cookie: gatehouse_session=" + tokAlice + "\r\nSec-Fetch-Site: same-origin\r\n")
 			}
 			b.WriteString("\r\n")
 			res, body := rawResponse(t, hostOf(tg.srv), tc.method, b.String())
@@ -149,5 +154,135 @@ func TestForwardAuthStore(t *testing.T) {
 	res, _ = tg.do(t, req)
 	if res.StatusCode != 200 || res.Header.Get("X-User-Id") != "" {
 		t.Errorf("public while store down: %d, X-User-Id %q", res.StatusCode, res.Header.Get("X-User-Id"))
+	}
+}
+
+// TestForwardAuthCSRF: the original request of a forward-auth check gets
+// the CSRF check of a proxied one (contract: "checked and matched exactly
+// like a proxied one"), judged with the original method and host and the
+// Origin / Sec-Fetch-Site headers that the proxy in front passed along.
+// Before the fix a cross-site POST carrying the session cookie was allowed
+// (200) through Traefik and nginx, while the same POST proxied got 403.
+func TestForwardAuthCSRF(t *testing.T) {
+	tg := newTestGateway(t, func(c *config.Config) {
+		c.CSRF.TrustedOrigins = []string{"https://trusted.example.com"}
+	})
+	type hdr = map[string]string
+	traefik := func(method string, extra hdr) hdr {
+		h := hdr{"X-Forwarded-Method": method, "X-Forwarded-Uri": "/app/items",
+			"X-Forwarded-Host": "app.example.com", "X-Forwarded-Proto": "https"}
+		maps.Copy(h, extra)
+		return h
+	}
+	ingress := func(method string, extra hdr) hdr {
+		h := hdr{"X-Original-Method": method, "X-Original-URL": "https://app.example.com/app/items"}
+		maps.Copy(h, extra)
+		return h
+	}
+	nginx := func(method string, extra hdr) hdr {
+		// auth_request: the subrequest carries the browser's Host.
+		h := hdr{"X-Original-Method": method, "X-Original-URI": "/app/items", "Host": "app.example.com"}
+		maps.Copy(h, extra)
+		return h
+	}
+	evil := hdr{"Origin": "https://evil.example"}
+	crossSite := hdr{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+	sameOrigin := hdr{"Sec-Fetch-Site": "same-origin", "Origin": "https://app.example.com"}
+	tests := []struct {
+		name    string
+		headers hdr
+		cookie  bool
+		bearer  bool
+		status  int
+	}{
+		{"traefik cross-site POST", traefik("POST", crossSite), true, false, 403},
+		{"traefik old browser foreign Origin DELETE", traefik("DELETE", evil), true, false, 403},
+		{"traefik same-origin POST", traefik("POST", sameOrigin), true, false, 200},
+		// The verify request's own Host is the gateway's: the Origin is
+		// compared with the original host, not with it.
+		{"traefik Origin of the original host", traefik("PUT", hdr{"Origin": "https://app.example.com"}), true, false, 200},
+		{"traefik trusted origin", traefik("POST", hdr{"Sec-Fetch-Site": "cross-site", "Origin": "https://trusted.example.com"}), true, false, 200},
+		{"traefik cross-site GET", traefik("GET", crossSite), true, false, 200},
+		{"traefik cross-site POST bearer only", traefik("POST", crossSite), false, true, 200},
+		{"traefik cross-site POST no credential", traefik("POST", crossSite), false, false, 401},
+		{"ingress-nginx cross-site PATCH", ingress("PATCH", crossSite), true, false, 403},
+		{"ingress-nginx same-origin PATCH", ingress("PATCH", sameOrigin), true, false, 200},
+		{"ingress-nginx foreign Origin POST bearer only", ingress("POST", evil), false, true, 200},
+		{"nginx foreign Origin POST", nginx("POST", evil), true, false, 403},
+		{"nginx same Origin POST", nginx("POST", hdr{"Origin": "https://app.example.com"}), true, false, 200},
+		{"nginx cross-site HEAD", nginx("HEAD", crossSite), true, false, 200},
+		{"nginx cross-site POST bearer only", nginx("POST", crossSite), false, true, 200},
+		// Envoy: the original is the verify request itself.
+		{"envoy cross-site POST", hdr{"Sec-Fetch-Site": "cross-site"}, true, false, 403},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := "/_gatehouse/verify"
+			if strings.HasPrefix(tc.name, "envoy") {
+				path += "/app/items"
+			}
+			req := tg.newRequest(t, "GET", path)
+			if strings.HasPrefix(tc.name, "envoy") {
+				req.Method = "POST"
+			}
+			for k, v := range tc.headers {
+				if k == "Host" {
+					req.Host = v
+					continue
+				}
+				req.Header.Set(k, v)
+			}
+			if tc.cookie {
+				req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: tokAlice})
+			}
+			if tc.bearer {
+				req.Header.Set("Authorization", "Bearer "+tokAlice)
+			}
+			res, body := tg.do(t, req)
+			if res.StatusCode != tc.status {
+				t.Fatalf("status = %d, want %d (%s)", res.StatusCode, tc.status, body)
+			}
+			switch tc.status {
+			case 200:
+				if got := res.Header.Get("X-User-Id"); got != aliceID {
+					t.Errorf("X-User-Id = %q, want %q", got, aliceID)
+				}
+			case 403:
+				checkError(t, res, body, apierror.Forbidden)
+			}
+		})
+	}
+
+	// csrf.protect_upstream off: forward-auth does not check either.
+	off := newTestGateway(t, func(c *config.Config) { c.CSRF.ProtectUpstream = false })
+	req := off.newRequest(t, "GET", "/_gatehouse/verify")
+	for k, v := range traefik("POST", crossSite) {
+		req.Header.Set(k, v)
+	}
+	req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: tokAlice})
+	if res, body := off.do(t, req); res.StatusCode != 200 {
+		t.Errorf("protect_upstream off: status = %d, want 200 (%s)", res.StatusCode, body)
+	}
+}
+
+// TestForwardAuthCSRFMetric: a refused cross-site original counts as a
+// cross_origin decision, though it is answered 403 forbidden.
+func TestForwardAuthCSRFMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	tg := newTestGateway(t, nil, func(o *Options) { o.Metrics = m })
+	req := tg.newRequest(t, "GET", "/_gatehouse/verify")
+	req.Header.Set("X-Forwarded-Method", "POST")
+	req.Header.Set("X-Forwarded-Uri", "/app")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: tokAlice})
+	if res, _ := tg.do(t, req); res.StatusCode != 403 {
+		t.Fatalf("status = %d, want 403", res.StatusCode)
+	}
+	if got := metricValue(t, m.decisions[decCrossOrigin]); got != 1 {
+		t.Errorf("cross_origin decisions = %v, want 1", got)
+	}
+	if got := metricValue(t, m.decisions[decForbidden]); got != 0 {
+		t.Errorf("forbidden decisions = %v, want 0", got)
 	}
 }

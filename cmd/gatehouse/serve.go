@@ -176,7 +176,7 @@ func (a *app) build(cfg *config.Config) (*gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	endpoints := auth.NewHandlers(cfg, svc, auth.HandlerOptions{ClientIP: proxy.ClientIP, SetUserID: proxy.SetUserID, Logger: a.logger})
+	endpoints := auth.NewHandlers(cfg, svc, auth.HandlerOptions{Credential: proxy.CredentialFunc(cfg.Session.CookieName, svc.IsToken), ClientIP: proxy.ClientIP, SetUserID: proxy.SetUserID, Logger: a.logger})
 	h, err := proxy.New(proxy.Options{
 		Config:    cfg,
 		Auth:      authenticator{svc},
