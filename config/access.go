@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,11 +16,6 @@ func (c *Config) upstreamNames() []string {
 	slices.Sort(names)
 	return names
 }
-
-// Line returns the line of a key path such as "routes[2].path" in the file
-// the configuration was loaded from, or of its nearest parent in the file;
-// 0 when unknown (built in code, or nothing of it in the file).
-func (c *Config) Line(path string) int { return lineOf(c.lines, path) }
 
 // UpstreamFor returns the upstream name route i uses: its own upstream, or
 // the only upstream when it names none. It returns "" for a deny route
@@ -70,63 +64,10 @@ func (r Route) UpperMethods() []string {
 	return out
 }
 
-// AllowsMethod reports whether the route applies to method: always when
-// Methods is empty, else when one of them equals method case-insensitively,
-// GET also covering HEAD. It does not allocate.
-func (r Route) AllowsMethod(method string) bool {
-	if len(r.Methods) == 0 {
-		return true
-	}
-	head := strings.EqualFold(method, "HEAD")
-	for _, m := range r.Methods {
-		if strings.EqualFold(m, method) || head && strings.EqualFold(m, "GET") {
-			return true
-		}
-	}
-	return false
-}
-
-// TrustedPrefixes returns trusted_proxies parsed, a single address as a
-// /32 or /128, every prefix masked. Entries Validate refuses are skipped.
-// The proxy should compare them with the peer's address Unmap()ed, since an
-// IPv4 peer may arrive as ::ffff:a.b.c.d.
-func (c *Config) TrustedPrefixes() []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
-	for _, s := range c.TrustedProxies {
-		if p, ok := parsePrefix(s); ok {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // Embedded reports whether the in-process development store is used: no url,
 // sentinel or cluster.
 func (r Redis) Embedded() bool {
 	return r.URL == "" && r.Sentinel == nil && r.Cluster == nil
-}
-
-// EmailDomains returns allowed_email_domains lower-cased (emails are
-// compared lower-case); empty means any domain.
-func (a Auth) EmailDomains() []string { return lower(a.AllowedEmailDomains) }
-
-// RedirectHosts returns allowed_redirect_hosts lower-cased; an entry with a
-// leading dot stands for the subdomains of the rest.
-func (a Auth) RedirectHosts() []string { return lower(a.AllowedRedirectHosts) }
-
-// PublicBase returns public_url without a trailing slash, ready for
-// PublicBase() + LoginPath; "" when public_url is unset.
-func (a Auth) PublicBase() string { return strings.TrimRight(a.PublicURL, "/") }
-
-func lower(in []string) []string {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = strings.ToLower(s)
-	}
-	return out
 }
 
 // RedisDescription describes the session store for logs and `gatehouse

@@ -169,8 +169,8 @@ func TestFullFile(t *testing.T) {
 		{"session.cookie_secure", c.Session.CookieSecure, true},
 		{"identity.email_header", c.Identity.EmailHeader, ""},
 		{"csrf.protect_upstream", c.CSRF.ProtectUpstream, false},
-		{"line of routes[2].match", c.Line("routes[2].match"), 25},
-		{"line of a missing key is its parent's", c.Line("routes[0].name"), 17},
+		{"line of routes[2].match", lineOf(c.lines, "routes[2].match"), 25},
+		{"line of a missing key is its parent's", lineOf(c.lines, "routes[0].name"), 17},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
