@@ -18,28 +18,34 @@ import (
 // ..data symlink swap) settle into one reload.
 const reloadDebounce = 250 * time.Millisecond
 
-// watchReloads reloads the configuration on SIGHUP and whenever the file
-// changes. The folder is watched, not the file: Kubernetes updates a
-// ConfigMap volume by swapping a ..data symlink, which a watch on the file
-// itself would never see.
+// watchConfigDir starts watching the config file's folder, not the file:
+// Kubernetes updates a ConfigMap volume by swapping a ..data symlink, which
+// a watch on the file itself would never see. serve calls it before the
+// listeners open, so no change after readiness can be missed.
+func watchConfigDir(path string) (*fsnotify.Watcher, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Add(filepath.Dir(path)); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// watchReloads reloads the configuration on SIGHUP and whenever the file's
+// content differs from last (the checksum taken before the running
+// configuration was loaded). w may be nil: then only SIGHUP reloads.
 //
-// hup is registered with signal.Notify by the caller before the listeners
-// open, so that a SIGHUP can never reach the default action (exit).
-func (a *app) watchReloads(ctx context.Context, e env, path string, hup <-chan os.Signal) {
+// hup is registered with signal.Notify by the caller before anything
+// starts, so that a SIGHUP can never reach the default action (exit).
+func (a *app) watchReloads(ctx context.Context, e env, path string, hup <-chan os.Signal, w *fsnotify.Watcher, last [32]byte) {
 	var events <-chan fsnotify.Event
 	var errs <-chan error
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		defer w.Close()
-		if err = w.Add(filepath.Dir(path)); err == nil {
-			events, errs = w.Events, w.Errors
-		}
+	if w != nil {
+		events, errs = w.Events, w.Errors
 	}
-	if err != nil {
-		a.logger.Warn("config file not watched; reload with SIGHUP", "err", err)
-	}
-
-	last := fileSum(path)
 	var debounce <-chan time.Time
 	for {
 		select {

@@ -60,6 +60,9 @@ type app struct {
 
 // serve runs the gateway until ctx ends, then drains in-flight requests.
 func serve(ctx context.Context, e env, path string) error {
+	// Taken before loading: a change between the two is then seen as a
+	// change, never missed.
+	loadedSum := fileSum(path)
 	cfg, err := e.loadConfig(path)
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
@@ -127,8 +130,14 @@ func serve(ctx context.Context, e env, path string) error {
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
+	watcher, err := watchConfigDir(path)
+	if err != nil {
+		a.logger.Warn("config file not watched; reload with SIGHUP", "err", err)
+	} else {
+		defer watcher.Close()
+	}
 	go a.probeStore(bg)
-	go a.watchReloads(bg, e, path, hup)
+	go a.watchReloads(bg, e, path, hup, watcher, loadedSum)
 
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
