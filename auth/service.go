@@ -29,10 +29,11 @@ type ServiceOptions struct {
 	// Metrics counts logins, registrations and store errors; nil counts
 	// nothing.
 	Metrics *Metrics
-	// MaxConcurrentHashes caps concurrent bcrypt work, so a flood of logins
-	// queues instead of starving the proxy of CPU; 0 means half the CPUs.
-	// Waiting for a slot is bounded by the request's context.
-	MaxConcurrentHashes int
+	// Hashes caps concurrent bcrypt work, so a flood of logins queues
+	// instead of starving the proxy of CPU. Share one between the Services
+	// a process builds (a hot reload builds a new one) so that the cap
+	// holds across them; nil means a limiter of its own, half the CPUs.
+	Hashes *HashLimiter
 }
 
 // Service is accounts and sessions: the operations behind /register,
@@ -44,7 +45,7 @@ type Service struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	hashSlots chan struct{}
+	hashes *HashLimiter
 	// dummyHash is a real bcrypt hash of the configured cost, compared
 	// against when the email has no account, so that an unknown email and
 	// a wrong password cost the same time.
@@ -113,11 +114,10 @@ func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	n := opts.MaxConcurrentHashes
-	if n <= 0 {
-		n = defaultHashConcurrency()
+	s.hashes = opts.Hashes
+	if s.hashes == nil {
+		s.hashes = NewHashLimiter(0)
 	}
-	s.hashSlots = make(chan struct{}, n)
 
 	var pw [18]byte
 	if _, err := rand.Read(pw[:]); err != nil {
@@ -482,17 +482,4 @@ func (s *Service) newUserRecord(ctx context.Context, email, password string) (*u
 		return nil, fmt.Errorf("auth: hash password: %w", err)
 	}
 	return &userRecord{ID: id, Email: email, Hash: string(h), Created: s.now().UTC()}, nil
-}
-
-// hashSlot waits for one of the MaxConcurrentHashes slots, or for ctx.
-func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("auth: waiting for a hash slot: %w", err)
-	}
-	select {
-	case s.hashSlots <- struct{}{}:
-		return func() { <-s.hashSlots }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("auth: waiting for a hash slot: %w", ctx.Err())
-	}
 }

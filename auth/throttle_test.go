@@ -261,25 +261,34 @@ func TestThrottleHealsCounterWithoutExpiry(t *testing.T) {
 // reservation back.
 func TestLoginHashSlotTimeout(t *testing.T) {
 	e := newMiniEnv(t, nil)
-	svc, err := NewService(e.store, e.cfg, ServiceOptions{MaxConcurrentHashes: 1, Metrics: e.metrics})
-	if err != nil {
-		t.Fatal(err)
+	lim := NewHashLimiter(1)
+	// Two Services (a hot reload builds a second one) sharing the limiter
+	// share its cap.
+	var svcs []*Service
+	for range 2 {
+		svc, err := NewService(e.store, e.cfg, ServiceOptions{Hashes: lim, Metrics: e.metrics})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcs = append(svcs, svc)
 	}
 	e.register(t, "ann@example.com", "password1")
-	svc.hashSlots <- struct{}{} // every slot busy
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, _, err = svc.Login(ctx, "ann@example.com", "password1", "192.0.2.1", "")
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Login with no free hash slot = %v, want context.DeadlineExceeded", err)
+	lim.slots <- struct{}{} // every slot busy
+	for i, svc := range svcs {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, _, err := svc.Login(ctx, "ann@example.com", "password1", "192.0.2.1", "")
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("service %d: Login with no free hash slot = %v, want context.DeadlineExceeded", i, err)
+		}
 	}
 	for _, k := range e.store.throttleKeys("ann@example.com", "192.0.2.1") {
 		if n, _ := e.rdb.Get(context.Background(), k).Int(); n != 0 {
 			t.Errorf("counter %s = %d after an attempt that never checked a password, want 0", k, n)
 		}
 	}
-	<-svc.hashSlots
-	if _, _, err := svc.Login(context.Background(), "ann@example.com", "password1", "192.0.2.1", ""); err != nil {
+	<-lim.slots
+	if _, _, err := svcs[1].Login(context.Background(), "ann@example.com", "password1", "192.0.2.1", ""); err != nil {
 		t.Fatalf("Login with a free slot: %v", err)
 	}
 }

@@ -51,6 +51,7 @@ type app struct {
 	rdb      redis.UniversalClient
 	store    *auth.Store
 	metrics  *metrics
+	hashes   *auth.HashLimiter // one cap on bcrypt work across reloads
 	current  atomic.Pointer[gateway]
 	reloadMu sync.Mutex // one reload at a time
 
@@ -87,7 +88,7 @@ func serve(ctx context.Context, e env, path string) error {
 		}
 	}()
 
-	a := &app{logger: logger, rdb: rdb, store: auth.NewStore(rdb, cfg.Redis.KeyPrefix), metrics: newMetrics()}
+	a := &app{logger: logger, rdb: rdb, store: auth.NewStore(rdb, cfg.Redis.KeyPrefix), metrics: newMetrics(), hashes: auth.NewHashLimiter(0)}
 	gw, err := a.build(cfg)
 	if err != nil {
 		return err
@@ -181,7 +182,7 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // build makes a gateway from cfg, sharing the process's store and metrics.
 func (a *app) build(cfg *config.Config) (*gateway, error) {
-	svc, err := auth.NewService(a.store, cfg, auth.ServiceOptions{Logger: a.logger, Metrics: a.metrics.auth})
+	svc, err := auth.NewService(a.store, cfg, auth.ServiceOptions{Logger: a.logger, Metrics: a.metrics.auth, Hashes: a.hashes})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
