@@ -224,7 +224,8 @@ func Explain(cfg *config.Config, method, rawURL string) (string, error) {
 		methods = strings.Join(ms, ",")
 	}
 	up := ru.upstream
-	if up == "" {
+	if up == "" || ru.policy == config.Deny {
+		// A denied request goes nowhere, as `check` prints it too.
 		up = "-"
 	}
 	return fmt.Sprintf("rule %d name=%s path=%s match=%s methods=%s policy=%s upstream=%s",
