@@ -143,5 +143,3 @@ func checkRedisURLOptions(u *url.URL) string {
 	}
 	return ""
 }
-
-

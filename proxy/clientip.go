@@ -102,8 +102,8 @@ func (t trustedNets) clientAddr(r *http.Request) (ip string, trustedPeer bool) {
 // peer, or behind trusted proxies the rightmost untrusted X-Forwarded-For
 // address. Outside the gateway it falls back to RemoteAddr's host.
 func ClientIP(r *http.Request) string {
-	if st := stateFrom(r.Context()); st != nil && st.clientIP != "" {
-		return st.clientIP
+	if st := stateFrom(r.Context()); st != nil && st.info.ClientIP != "" {
+		return st.info.ClientIP
 	}
 	return peerHost(r.RemoteAddr)
 }

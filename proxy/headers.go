@@ -179,44 +179,6 @@ func headerHasToken(values []string, token string) bool {
 	return false
 }
 
-// stripCookie removes every cookie called name from h's Cookie headers,
-// keeping the others in order, and drops a Cookie line left empty.
-func stripCookie(h http.Header, name string) {
-	lines := h["Cookie"]
-	out := lines[:0]
-	for _, line := range lines {
-		if !strings.Contains(line, name) {
-			out = append(out, line)
-			continue
-		}
-		var b strings.Builder
-		rest := line
-		for rest != "" {
-			var part string
-			part, rest, _ = strings.Cut(rest, ";")
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
-			}
-			if k, _, _ := strings.Cut(part, "="); strings.TrimSpace(k) == name {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteString("; ")
-			}
-			b.WriteString(part)
-		}
-		if b.Len() > 0 {
-			out = append(out, b.String())
-		}
-	}
-	if len(out) == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = out
-}
-
 // IsBrowserNavigation reports whether r looks like a browser loading a page
 // (GET or HEAD whose Accept holds text/html): such a request without a
 // session is redirected to the sign-in page rather than answered 401.

@@ -19,7 +19,7 @@ func (g *Gateway) dropSessionSetCookie(res *http.Response) error {
 	kept := vs[:0]
 	for _, v := range vs {
 		name, _, _ := strings.Cut(v, "=")
-		if strings.TrimSpace(name) == g.cookieName {
+		if strings.TrimSpace(name) == g.cookie.Name {
 			continue
 		}
 		kept = append(kept, v)
