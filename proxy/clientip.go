@@ -107,7 +107,8 @@ func (t trustedNets) clientAddr(r *http.Request) (ip string, trustedPeer bool) {
 // parseForwardedAddr parses one X-Forwarded-For entry: an address
 // ("203.0.113.5", "2001:db8::1"), one with a port ("203.0.113.5:4711",
 // "[2001:db8::1]:4711") or a bracketed IPv6 address ("[2001:db8::1]").
-// host is the address part as written, without brackets and port. The
+// host is the address part as written, without brackets, port and IPv6
+// zone. The
 // form is told apart before parsing, since a failed netip parse allocates
 // its error and this runs for every hop of every request.
 func parseForwardedAddr(s string) (host string, a netip.Addr, ok bool) {
@@ -134,6 +135,11 @@ func parseForwardedAddr(s string) (host string, a netip.Addr, ok bool) {
 	a, err := netip.ParseAddr(host)
 	if err != nil || (v6 && !a.Is6()) || (host != s && !v6 && !a.Is4()) {
 		return "", netip.Addr{}, false
+	}
+	if z := strings.IndexByte(host, '%'); z >= 0 {
+		// A zone names an interface of the proxy that wrote it; it says
+		// nothing about the client and may hold any bytes.
+		host, a = host[:z], a.WithZone("")
 	}
 	return host, a, true
 }

@@ -38,6 +38,8 @@ func TestClientAddrForwardedEntries(t *testing.T) {
 		{"ipv6 port", "127.0.0.1:5000", []string{"[2001:db8::1]:4711"}, "2001:db8::1"},
 		{"ipv6 brackets", "127.0.0.1:5000", []string{"[2001:db8::1]"}, "2001:db8::1"},
 		{"ipv6 plain", "127.0.0.1:5000", []string{"2001:db8::1"}, "2001:db8::1"},
+		{"ipv6 zone", "127.0.0.1:5000", []string{"[fe80::1%eth0]:80"}, "fe80::1"},
+		{"ipv6 odd zone", "127.0.0.1:5000", []string{"[fe80::1%a b ]:80, fe80::2%x"}, "fe80::2"},
 		{"trusted hop with port", "127.0.0.1:5000", []string{"203.0.113.5:1, 10.0.0.2:2"}, "203.0.113.5"},
 		{"trusted ipv6 hop with port", "127.0.0.1:5000", []string{"198.51.100.7, [2001:db8:ffff::9]:443"}, "198.51.100.7"},
 		{"two lines", "127.0.0.1:5000", []string{"198.51.100.7:9", "10.0.0.3:80"}, "198.51.100.7"},
@@ -139,12 +141,15 @@ func refClientAddr(trusted trustedNets, lines []string) string {
 
 func refParseEntry(e string) (string, netip.Addr, bool) {
 	if a, err := netip.ParseAddr(e); err == nil {
-		return e, a, true
+		return refNoZone(e, a)
 	}
 	bracketed := strings.HasPrefix(e, "[")
 	if bracketed && strings.HasSuffix(e, "]") {
 		a, err := netip.ParseAddr(e[1 : len(e)-1])
-		return e[1 : len(e)-1], a, err == nil && a.Is6()
+		if err != nil || !a.Is6() {
+			return "", netip.Addr{}, false
+		}
+		return refNoZone(e[1:len(e)-1], a)
 	}
 	host, port, err := net.SplitHostPort(e)
 	if err != nil {
@@ -157,5 +162,12 @@ func refParseEntry(e string) (string, netip.Addr, bool) {
 	if err != nil || bracketed != a.Is6() {
 		return "", netip.Addr{}, false
 	}
-	return host, a, true
+	return refNoZone(host, a)
+}
+
+func refNoZone(host string, a netip.Addr) (string, netip.Addr, bool) {
+	if a.Zone() != "" {
+		host, _, _ = strings.Cut(host, "%")
+	}
+	return host, a.WithZone(""), true
 }
