@@ -123,6 +123,9 @@ func parseForwardedAddr(s string) (host string, a netip.Addr, ok bool) {
 			return "", netip.Addr{}, false
 		}
 		host, v6 = s[1:end], true
+		if strings.IndexByte(host, '[') >= 0 {
+			return "", netip.Addr{}, false // "[::%[]:0": netip takes any zone
+		}
 	case strings.Count(s, ":") == 1:
 		i := strings.IndexByte(s, ':')
 		if !validPort(s[i+1:]) {
