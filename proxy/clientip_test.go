@@ -40,6 +40,7 @@ func TestClientAddrForwardedEntries(t *testing.T) {
 		{"ipv6 plain", "127.0.0.1:5000", []string{"2001:db8::1"}, "2001:db8::1"},
 		{"ipv6 zone", "127.0.0.1:5000", []string{"[fe80::1%eth0]:80"}, "fe80::1"},
 		{"bracket in zone", "127.0.0.1:5000", []string{"[::%[]:0"}, "[::%[]:0"},
+		{"bracket in bare zone", "127.0.0.1:5000", []string{"[::%[], [::%]]"}, "[::%]]"},
 		{"ipv6 odd zone", "127.0.0.1:5000", []string{"[fe80::1%a b ]:80, fe80::2%x"}, "fe80::2"},
 		{"trusted hop with port", "127.0.0.1:5000", []string{"203.0.113.5:1, 10.0.0.2:2"}, "203.0.113.5"},
 		{"trusted ipv6 hop with port", "127.0.0.1:5000", []string{"198.51.100.7, [2001:db8:ffff::9]:443"}, "198.51.100.7"},
@@ -146,8 +147,9 @@ func refParseEntry(e string) (string, netip.Addr, bool) {
 	}
 	bracketed := strings.HasPrefix(e, "[")
 	if bracketed && strings.HasSuffix(e, "]") {
+		// As net.SplitHostPort: no bracket inside the brackets.
 		a, err := netip.ParseAddr(e[1 : len(e)-1])
-		if err != nil || !a.Is6() {
+		if err != nil || !a.Is6() || strings.ContainsAny(e[1:len(e)-1], "[]") {
 			return "", netip.Addr{}, false
 		}
 		return refNoZone(e[1:len(e)-1], a)
