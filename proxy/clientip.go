@@ -108,9 +108,8 @@ func (t trustedNets) clientAddr(r *http.Request) (ip string, trustedPeer bool) {
 // ("203.0.113.5", "2001:db8::1"), one with a port ("203.0.113.5:4711",
 // "[2001:db8::1]:4711") or a bracketed IPv6 address ("[2001:db8::1]").
 // host is the address part as written, without brackets, port and IPv6
-// zone. The
-// form is told apart before parsing, since a failed netip parse allocates
-// its error and this runs for every hop of every request.
+// zone. The form is told apart before parsing, since a failed netip parse
+// allocates its error and this runs for every hop of every request.
 func parseForwardedAddr(s string) (host string, a netip.Addr, ok bool) {
 	if s == "" {
 		return "", netip.Addr{}, false
@@ -169,7 +168,8 @@ func validPort(p string) bool {
 // ClientIP returns the client address of a request the gateway is serving
 // (the handlers of Options.Endpoints get it this way, for throttling): the
 // peer, or behind trusted proxies the rightmost untrusted X-Forwarded-For
-// entry (without its port). Outside the gateway it falls back to RemoteAddr's host.
+// entry (without its port). Outside the gateway it falls back to
+// RemoteAddr's host.
 func ClientIP(r *http.Request) string {
 	if st := stateFrom(r.Context()); st != nil && st.clientIP != "" {
 		return st.clientIP
