@@ -1,16 +1,21 @@
 package auth
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/auth/redistest"
@@ -62,6 +67,72 @@ func TestOpenRedisEmbedded(t *testing.T) {
 	if err := closeFn(); err != nil {
 		t.Errorf("close: %v", err)
 	}
+}
+
+// TestOpenRedisEmbeddedAuth: the embedded store answers only the gateway.
+// A local client without the password gets NOAUTH, one with a wrong
+// password WRONGPASS, and the password is never logged. Before the fix the
+// logged loopback port took any command from anyone.
+func TestOpenRedisEmbeddedAuth(t *testing.T) {
+	var logs openRedisLogs
+	rdb, closeFn, err := OpenRedis(config.Redis{KeyPrefix: "gatehouse:"}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "gatehouse:k", "v", 0).Err(); err != nil {
+		t.Fatalf("the gateway's own client: %v", err)
+	}
+	c, ok := rdb.(*redis.Client)
+	if !ok {
+		t.Fatalf("client is %T, want *redis.Client", rdb)
+	}
+	addr, pw := c.Options().Addr, c.Options().Password
+	if len(pw) < 20 {
+		t.Fatalf("embedded store password %q: want a random one", pw)
+	}
+	// What a local attacker would send: plain RESP on the logged port.
+	for name, cmd := range map[string]string{
+		"read":  respCommand("GET", "gatehouse:k"),
+		"write": respCommand("SET", "gatehouse:session:x", "forged"),
+		"scan":  respCommand("KEYS", "*"),
+	} {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write([]byte(cmd)); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil || !strings.HasPrefix(line, "-NOAUTH") {
+			t.Errorf("%s without password: reply %q, %v; want -NOAUTH", name, line, err)
+		}
+	}
+	wrong := redis.NewClient(&redis.Options{Addr: addr, Password: "not-it", MaxRetries: -1, MaintNotificationsConfig: maintOff()})
+	defer wrong.Close()
+	if err := wrong.Get(ctx, "gatehouse:k").Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Errorf("wrong password: %v, want WRONGPASS", err)
+	}
+	if v, err := rdb.Get(ctx, "gatehouse:session:x").Result(); !errors.Is(err, redis.Nil) {
+		t.Errorf("unauthenticated SET took effect: %q, %v", v, err)
+	}
+	if strings.Contains(logs.String(), pw) {
+		t.Errorf("the log holds the embedded store password: %s", logs.String())
+	}
+}
+
+// respCommand encodes a command as a RESP array of bulk strings.
+func respCommand(args ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	return b.String()
 }
 
 func TestOpenRedisURLAndPassword(t *testing.T) {
