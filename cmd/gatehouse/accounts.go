@@ -8,28 +8,129 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/gatehouse-dev/gatehouse/auth"
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 // accountsTimeout bounds an operator command against the store.
 const accountsTimeout = 30 * time.Second
 
-// accounts runs `users add|delete` and `sessions revoke` against the
-// configured store.
-func accounts(ctx context.Context, e env, sub, path, email string) error {
-	if sub != "users add" && sub != "users delete" && sub != "sessions revoke" {
-		return usageError{fmt.Sprintf("unknown command %q\n%s", sub, usage)}
+// accountCommands are the operator commands and the positional arguments
+// each takes.
+var accountCommands = map[string][]string{
+	"users add":          {"EMAIL"},
+	"users delete":       {"EMAIL"},
+	"users list":         {},
+	"users show":         {"EMAIL"},
+	"users groups":       {"EMAIL"},
+	"users disable":      {"EMAIL"},
+	"users enable":       {"EMAIL"},
+	"users set-password": {"EMAIL"},
+	"sessions revoke":    {"EMAIL"},
+	"tokens create":      {"EMAIL", "NAME"},
+	"tokens list":        {"EMAIL"},
+	"tokens revoke":      {"EMAIL", "ID"},
+}
+
+// accountArgs is an operator command's command line.
+type accountArgs struct {
+	config string
+	json   bool
+	ttl    time.Duration
+	pos    []string
+	add    []string // users groups +GROUP
+	remove []string // users groups -GROUP
+}
+
+// parseAccountArgs reads -config FILE, -json and -ttl D (before or after
+// the positional arguments, as -flag value or -flag=value); for `users
+// groups`, +NAME adds and -NAME removes a group.
+func (e env) parseAccountArgs(sub string, args []string) (accountArgs, error) {
+	want, ok := accountCommands[sub]
+	if !ok {
+		return accountArgs{}, usageError{fmt.Sprintf("unknown command %q\n%s", sub, usage)}
 	}
-	email, err := auth.NormalizeEmail(email)
+	a := accountArgs{config: "config.yaml", ttl: 720 * time.Hour}
+	if v, ok := e.lookup("GATEHOUSE_CONFIG"); ok && v != "" {
+		a.config = v
+	}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
+		if !strings.HasPrefix(arg, "-") {
+			if sub == "users groups" && strings.HasPrefix(arg, "+") {
+				a.add = append(a.add, arg[1:])
+				continue
+			}
+			a.pos = append(a.pos, arg)
+			continue
+		}
+		needValue := func() (string, error) {
+			if hasValue {
+				return value, nil
+			}
+			if i+1 >= len(args) {
+				return "", usageError{fmt.Sprintf("%s: -%s needs a value\n%s", sub, name, usage)}
+			}
+			i++
+			return args[i], nil
+		}
+		switch {
+		case name == "h" || name == "help":
+			return a, errHelp
+		case name == "config":
+			v, err := needValue()
+			if err != nil {
+				return a, err
+			}
+			a.config = v
+		case name == "json" && !hasValue:
+			a.json = true
+		case name == "ttl" && sub == "tokens create":
+			v, err := needValue()
+			if err != nil {
+				return a, err
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return a, usageError{fmt.Sprintf("%s: -ttl %q is not a positive duration such as 720h\n%s", sub, v, usage)}
+			}
+			a.ttl = d
+		case sub == "users groups" && strings.HasPrefix(arg, "-") && !strings.HasPrefix(arg, "--"):
+			a.remove = append(a.remove, arg[1:])
+		default:
+			return a, usageError{fmt.Sprintf("%s: unknown flag %s\n%s", sub, arg, usage)}
+		}
+	}
+	if len(a.pos) != len(want) {
+		return a, usageError{fmt.Sprintf("%s needs %s\n%s", sub, strings.Join(append([]string{""}, want...), " ")[1:], usage)}
+	}
+	return a, nil
+}
+
+// accounts runs an operator command against the configured store.
+func accounts(ctx context.Context, e env, sub string, args []string) error {
+	a, err := e.parseAccountArgs(sub, args)
 	if err != nil {
-		return accountError(err)
+		return err
 	}
-	cfg, err := e.loadConfig(path)
+	if len(a.pos) > 0 {
+		if a.pos[0], err = auth.NormalizeEmail(a.pos[0]); err != nil {
+			return accountError(err)
+		}
+	}
+	for _, g := range append(slices.Clone(a.add), a.remove...) {
+		if !config.ValidGroupName(g) {
+			return fmt.Errorf("%q is not a group name (lower-case letters, digits, '.', '_', '-'; at most 64)", g)
+		}
+	}
+	cfg, err := e.loadConfig(a.config)
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return errReported
@@ -51,7 +152,18 @@ func accounts(ctx context.Context, e env, sub, path, email string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, accountsTimeout)
 	defer cancel()
+	if err := runAccountCommand(ctx, e, svc, sub, a); err != nil {
+		return accountError(err)
+	}
+	return nil
+}
 
+// runAccountCommand runs one parsed operator command.
+func runAccountCommand(ctx context.Context, e env, svc *auth.Service, sub string, a accountArgs) error {
+	email := ""
+	if len(a.pos) > 0 {
+		email = a.pos[0]
+	}
 	switch sub {
 	case "users add":
 		password, err := readPassword(e)
@@ -60,20 +172,101 @@ func accounts(ctx context.Context, e env, sub, path, email string) error {
 		}
 		u, err := svc.AddUser(ctx, email, password)
 		if err != nil {
-			return accountError(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "created user %s (%s)\n", u.Email, u.ID)
 	case "users delete":
 		if err := svc.DeleteUser(ctx, email); err != nil {
-			return accountError(err)
+			return err
 		}
-		fmt.Fprintf(e.stdout, "deleted user %s and ended its sessions\n", email)
+		fmt.Fprintf(e.stdout, "deleted user %s and ended its sessions and tokens\n", email)
+	case "users list":
+		us, err := svc.Users(ctx)
+		if err != nil {
+			return err
+		}
+		return printUsers(e.stdout, us, a.json)
+	case "users show":
+		return showUser(ctx, e.stdout, svc, email, a.json)
+	case "users groups":
+		var groups []string
+		if len(a.add)+len(a.remove) == 0 {
+			u, err := svc.User(ctx, email)
+			if err != nil {
+				return err
+			}
+			groups = u.AccountGroups
+		} else {
+			var err error
+			if groups, err = svc.SetGroups(ctx, email, a.add, a.remove); err != nil {
+				return err
+			}
+		}
+		u, err := svc.User(ctx, email)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			return writeJSON(e.stdout, map[string]any{"email": email, "account_groups": nonNil(groups), "groups": u.Groups})
+		}
+		fmt.Fprintf(e.stdout, "account groups: %s\neffective groups (with auth.groups): %s\n", listOrDash(groups), listOrDash(u.Groups))
+	case "users disable", "users enable":
+		disable := sub == "users disable"
+		if err := svc.SetDisabled(ctx, email, disable); err != nil {
+			return err
+		}
+		if disable {
+			fmt.Fprintf(e.stdout, "disabled %s and ended its sessions and tokens\n", email)
+		} else {
+			fmt.Fprintf(e.stdout, "enabled %s\n", email)
+		}
+	case "users set-password":
+		password, err := readPassword(e)
+		if err != nil {
+			return err
+		}
+		if err := svc.SetPassword(ctx, email, password); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "set the password of %s and ended its sessions and tokens\n", email)
 	case "sessions revoke":
 		n, err := svc.RevokeSessions(ctx, email)
 		if err != nil {
-			return accountError(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "ended %d sessions of %s\n", n, email)
+	case "tokens create":
+		tok, info, err := svc.CreateTokenFor(ctx, email, a.pos[1], a.ttl)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			return writeJSON(e.stdout, map[string]any{"token": tok, "id": info.ID, "name": info.Name,
+				"created_at": info.CreatedAt, "expires_at": info.ExpiresAt})
+		}
+		// The token alone on stdout, so that a script can capture it;
+		// what it is goes to stderr.
+		fmt.Fprintln(e.stdout, tok)
+		fmt.Fprintf(e.stderr, "token %s (%s) for %s, expires %s; it is shown only now\n", info.ID, info.Name, email, info.ExpiresAt.Format(time.RFC3339))
+	case "tokens list":
+		id, err := svc.UserID(ctx, email)
+		if err != nil {
+			return err
+		}
+		ts, err := svc.Tokens(ctx, id)
+		if err != nil {
+			return err
+		}
+		return printTokens(e.stdout, ts, a.json)
+	case "tokens revoke":
+		id, err := svc.UserID(ctx, email)
+		if err != nil {
+			return err
+		}
+		if err := svc.RevokeToken(ctx, id, a.pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "revoked token %s of %s\n", a.pos[1], email)
 	}
 	return nil
 }
@@ -91,6 +284,10 @@ func accountError(err error) error {
 		return errors.New("no account has this email")
 	case errors.Is(err, auth.ErrStoreUnavailable):
 		return fmt.Errorf("the session store is unavailable: %w", err)
+	case errors.Is(err, auth.ErrNotFound):
+		return errors.New("no such token of this account")
+	case errors.Is(err, auth.ErrInvalidTokenRequest), errors.Is(err, auth.ErrInvalidGroup):
+		return err
 	}
 	return err
 }

@@ -20,9 +20,17 @@ const usage = `usage:
   gatehouse [serve] [-config FILE]
   gatehouse check -config FILE
   gatehouse explain -config FILE METHOD URL
-  gatehouse users add -config FILE EMAIL      (password on standard input)
+  gatehouse users add -config FILE EMAIL            (password on standard input)
   gatehouse users delete -config FILE EMAIL
+  gatehouse users list -config FILE [-json]
+  gatehouse users show -config FILE EMAIL [-json]
+  gatehouse users groups -config FILE EMAIL [+GROUP] [-GROUP]... [-json]
+  gatehouse users disable|enable -config FILE EMAIL
+  gatehouse users set-password -config FILE EMAIL   (password on standard input)
   gatehouse sessions revoke -config FILE EMAIL
+  gatehouse tokens create -config FILE EMAIL NAME [-ttl 720h]
+  gatehouse tokens list -config FILE EMAIL [-json]
+  gatehouse tokens revoke -config FILE EMAIL ID
 -config defaults to $GATEHOUSE_CONFIG, else config.yaml.`
 
 // env is the process environment as run sees it; tests pass their own.
@@ -82,19 +90,11 @@ func dispatch(ctx context.Context, e env, args []string) error {
 			return usageError{"explain needs METHOD URL\n" + usage}
 		}
 		return explain(e, path, rest[0], rest[1])
-	case "users", "sessions":
+	case "users", "sessions", "tokens":
 		if len(args) == 0 {
 			return usageError{cmd + " needs a subcommand\n" + usage}
 		}
-		sub := cmd + " " + args[0]
-		path, rest, err := e.parseFlags(sub, args[1:])
-		if err != nil {
-			return err
-		}
-		if len(rest) != 1 {
-			return usageError{sub + " needs EMAIL\n" + usage}
-		}
-		return accounts(ctx, e, sub, path, rest[0])
+		return accounts(ctx, e, cmd+" "+args[0], args[1:])
 	case "help":
 		return errHelp
 	default:

@@ -1,0 +1,206 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
+	"github.com/gatehouse-dev/gatehouse/config"
+)
+
+// UserInfo is an account as the operator commands show it.
+type UserInfo struct {
+	Email string `json:"email"`
+	ID    string `json:"id"`
+	// Groups are the effective groups: the account's and auth.groups'.
+	Groups []string `json:"groups"`
+	// AccountGroups are the groups set on the account by the operator.
+	AccountGroups []string  `json:"account_groups"`
+	SecondFactors []string  `json:"second_factors"`
+	Disabled      bool      `json:"disabled"`
+	Created       time.Time `json:"created"`
+}
+
+// ErrInvalidGroup is a group name outside [a-z0-9][a-z0-9._-]{0,63}.
+var ErrInvalidGroup = fmt.Errorf("invalid group name")
+
+// Users lists every account, sorted by email. On a Cluster it scans every
+// master.
+func (s *Service) Users(ctx context.Context) ([]UserInfo, error) {
+	emails, err := s.store.scanUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]UserInfo, 0, len(emails))
+	for _, email := range emails {
+		u, err := s.User(ctx, email)
+		if err == ErrUserNotFound {
+			continue // deleted while listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// User returns the account of email.
+func (s *Service) User(ctx context.Context, email string) (UserInfo, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return UserInfo{}, err
+	}
+	rec, err := s.store.getUser(ctx, email)
+	if err != nil {
+		return UserInfo{}, err
+	}
+	a, err := s.store.getAccount(ctx, rec.ID)
+	if err != nil {
+		return UserInfo{}, err
+	}
+	return s.userInfo(rec, a), nil
+}
+
+func (s *Service) userInfo(rec *userRecord, a *accountRecord) UserInfo {
+	u := UserInfo{Email: rec.Email, ID: rec.ID, AccountGroups: slices.Clone(a.Groups), Disabled: a.Disabled,
+		Created: rec.Created, Groups: s.Groups(rec.Email, a.Groups), SecondFactors: []string{}}
+	if u.AccountGroups == nil {
+		u.AccountGroups = []string{}
+	}
+	if u.Groups == nil {
+		u.Groups = []string{}
+	}
+	return u
+}
+
+// SetGroups adds and removes groups of the account of email and returns
+// its account groups. The change and the rewrite of every live session and
+// API token of the user are one transaction: it holds at the user's next
+// request on every replica, and a login racing it sees either the old
+// account and is rewritten, or the new one.
+func (s *Service) SetGroups(ctx context.Context, email string, add, remove []string) ([]string, error) {
+	for _, g := range append(slices.Clone(add), remove...) {
+		if !config.ValidGroupName(g) {
+			return nil, fmt.Errorf("%w: %q", ErrInvalidGroup, g)
+		}
+	}
+	rec, err := s.userRecord(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.store.changeAccount(ctx, rec.ID, func(a *accountRecord) error {
+		a.Email = rec.Email
+		a.Groups = applyGroups(a.Groups, add, remove)
+		return nil
+	}, true, false)
+	if err != nil {
+		return nil, err
+	}
+	return a.Groups, nil
+}
+
+// SetDisabled disables or enables the account of email. Disabling ends
+// every session and API token of the user in the same transaction; a
+// disabled account's login fails like a wrong password.
+func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) error {
+	rec, err := s.userRecord(ctx, email)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.changeAccount(ctx, rec.ID, func(a *accountRecord) error {
+		a.Email = rec.Email
+		a.Disabled = disabled
+		return nil
+	}, false, disabled)
+	return err
+}
+
+// SetPassword sets the password of the account of email (the operator's
+// way) and ends every session and API token of the user.
+func (s *Service) SetPassword(ctx context.Context, email, password string) error {
+	if err := checkPassword(password, s.minPassword); err != nil {
+		return err
+	}
+	rec, err := s.userRecord(ctx, email)
+	if err != nil {
+		return err
+	}
+	return s.setPassword(ctx, rec, password, "")
+}
+
+// CreateTokenFor makes an API token for the account of email (the
+// operator's `tokens create`).
+func (s *Service) CreateTokenFor(ctx context.Context, email, name string, ttl time.Duration) (string, TokenInfo, error) {
+	rec, err := s.userRecord(ctx, email)
+	if err != nil {
+		return "", TokenInfo{}, err
+	}
+	return s.CreateToken(ctx, credential.Identity{UserID: rec.ID, Email: rec.Email}, name, ttl)
+}
+
+// UserID returns the id of the account of email.
+func (s *Service) UserID(ctx context.Context, email string) (string, error) {
+	rec, err := s.userRecord(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	return rec.ID, nil
+}
+
+func (s *Service) userRecord(ctx context.Context, email string) (*userRecord, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.getUser(ctx, email)
+}
+
+// scanUsers returns the normalised emails of every account, sorted.
+func (s *Store) scanUsers(ctx context.Context) ([]string, error) {
+	pattern := globEscape(s.prefix) + "user:*"
+	var mu sync.Mutex
+	var emails []string
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			emails = append(emails, strings.TrimPrefix(iter.Val(), s.prefix+"user:"))
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, s.rdb)
+	}
+	if err != nil {
+		return nil, storeErr("user_get", err)
+	}
+	slices.Sort(emails)
+	return slices.Compact(emails), nil
+}
+
+// globEscape escapes the characters SCAN's MATCH treats as a pattern, so
+// that a key prefix holding one matches only itself.
+func globEscape(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
