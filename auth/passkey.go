@@ -420,18 +420,21 @@ func originHost(origin string) (string, bool) {
 }
 
 // begin returns the relying party for a ceremony starting at origin and
-// whether the ceremony must be bound to that origin.
-func (rp *RelyingParty) begin(origin string) (*webauthn.WebAuthn, bool, error) {
+// the origin the ceremony must be bound to ("" = the configured ones).
+func (rp *RelyingParty) begin(origin string) (*webauthn.WebAuthn, string, error) {
 	if rp.fixed != nil {
-		return rp.fixed, false, nil
+		return rp.fixed, "", nil
 	}
 	host, ok := originHost(origin)
 	if !ok || (host != rp.id && !strings.HasSuffix(host, "."+rp.id)) {
-		return nil, false, fmt.Errorf("%w: origin %q is not within rp_id %q", ErrPasskeysUnavailable, origin, rp.id)
+		return nil, "", fmt.Errorf("%w: origin %q is not within rp_id %q", ErrPasskeysUnavailable, origin, rp.id)
 	}
-	origin = strings.TrimSuffix(origin, "/")
+	origin = strings.ToLower(strings.TrimSuffix(origin, "/"))
 	wa, err := NewWebAuthn(rp.id, []string{origin})
-	return wa, true, err
+	if err != nil {
+		return nil, "", err
+	}
+	return wa, origin, nil
 }
 
 // finish returns the relying party that checks the answer of a ceremony

@@ -27,7 +27,7 @@ func (f *SecondFactors) BeginPasskeyRegistration(ctx context.Context, origin, us
 	if f.rp == nil {
 		return nil, "", ErrPasskeysUnavailable
 	}
-	wa, bind, err := f.rp.begin(origin)
+	wa, bound, err := f.rp.begin(origin)
 	if err != nil {
 		return nil, "", err
 	}
@@ -42,8 +42,8 @@ func (f *SecondFactors) BeginPasskeyRegistration(ctx context.Context, origin, us
 	opts := []webauthn.RegistrationOption{
 		webauthn.WithExclusions(webauthn.Credentials(u.WebAuthnCredentials()).CredentialDescriptors()),
 	}
-	if bind {
-		opts = append(opts, webauthn.WithRegistrationOrigin(origin))
+	if bound != "" {
+		opts = append(opts, webauthn.WithRegistrationOrigin(bound))
 	}
 	creation, session, err := wa.BeginRegistration(u, opts...)
 	if err != nil {
@@ -91,13 +91,13 @@ func (f *SecondFactors) BeginPasskeyLogin(ctx context.Context, origin string) (o
 	if f.rp == nil {
 		return nil, "", ErrPasskeysUnavailable
 	}
-	wa, bind, err := f.rp.begin(origin)
+	wa, bound, err := f.rp.begin(origin)
 	if err != nil {
 		return nil, "", err
 	}
 	var opts []webauthn.LoginOption
-	if bind {
-		opts = append(opts, webauthn.WithLoginOrigin(origin))
+	if bound != "" {
+		opts = append(opts, webauthn.WithLoginOrigin(bound))
 	}
 	assertion, session, err := wa.BeginDiscoverableLogin(opts...)
 	if err != nil {
@@ -173,7 +173,7 @@ func (f *SecondFactors) BeginPasskeySecondFactor(ctx context.Context, origin, us
 	if f.rp == nil {
 		return nil, "", ErrPasskeysUnavailable
 	}
-	wa, bind, err := f.rp.begin(origin)
+	wa, bound, err := f.rp.begin(origin)
 	if err != nil {
 		return nil, "", err
 	}
@@ -185,8 +185,8 @@ func (f *SecondFactors) BeginPasskeySecondFactor(ctx context.Context, origin, us
 		return nil, "", ErrNotFound
 	}
 	var opts []webauthn.LoginOption
-	if bind {
-		opts = append(opts, webauthn.WithLoginOrigin(origin))
+	if bound != "" {
+		opts = append(opts, webauthn.WithLoginOrigin(bound))
 	}
 	assertion, session, err := wa.BeginLogin(&passkeyUser{id: userID, records: recs}, opts...)
 	if err != nil {
