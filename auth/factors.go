@@ -106,7 +106,7 @@ func (f *SecondFactors) Reset(ctx context.Context, userID string) error {
 	s := f.store
 	// One DEL: the keys share the user's slot.
 	if err := s.rdb.Del(ctx, s.totpKey(userID), s.totpPendingKey(userID), s.passkeysKey(userID)).Err(); err != nil {
-		return storeErr("factors_reset", err)
+		return storeErr("factors", err)
 	}
 	return nil
 }

@@ -127,7 +127,7 @@ func (u *passkeyUser) WebAuthnCredentials() []webauthn.Credential {
 func (s *Store) loadPasskeys(ctx context.Context, userID string) ([]passkeyRecord, error) {
 	m, err := s.rdb.HGetAll(ctx, s.passkeysKey(userID)).Result()
 	if err != nil {
-		return nil, storeErr("passkeys_get", err)
+		return nil, storeErr("passkey", err)
 	}
 	out := make([]passkeyRecord, 0, len(m))
 	for field, v := range m {
@@ -155,7 +155,7 @@ func (s *Store) addPasskey(ctx context.Context, userID string, r *passkeyRecord)
 	}
 	ok, err := s.rdb.HSetNX(ctx, s.passkeysKey(userID), credentialField(r.Credential.ID), b).Result()
 	if err != nil {
-		return storeErr("passkey_add", err)
+		return storeErr("passkey", err)
 	}
 	if !ok {
 		return fmt.Errorf("%w: passkey already registered", ErrConflict)
@@ -210,11 +210,11 @@ func (s *Store) usePasskey(ctx context.Context, userID string, used *webauthn.Cr
 		case errors.Is(err, redis.TxFailedErr):
 			continue
 		case err != nil:
-			return storeErr("passkey_use", err)
+			return storeErr("passkey", err)
 		}
 		return result
 	}
-	return storeErr("passkey_use", errors.New("passkeys changed during the update, retries exhausted"))
+	return storeErr("passkey", errors.New("passkeys changed during the update, retries exhausted"))
 }
 
 // saveCeremony stores st under a new random state id and returns the id.
@@ -229,7 +229,7 @@ func (s *Store) saveCeremony(ctx context.Context, st *ceremonyState) (string, er
 		return "", err
 	}
 	if err := s.rdb.Set(ctx, s.ceremonyKey(id), v, CeremonyTTL).Err(); err != nil {
-		return "", storeErr("webauthn_begin", err)
+		return "", storeErr("passkey", err)
 	}
 	return id, nil
 }
@@ -245,7 +245,7 @@ func (s *Store) takeCeremony(ctx context.Context, stateID, kind, userID string) 
 		return nil, fmt.Errorf("%w: ceremony expired or already finished", ErrInvalidCode)
 	}
 	if err != nil {
-		return nil, storeErr("webauthn_finish", err)
+		return nil, storeErr("passkey", err)
 	}
 	var st ceremonyState
 	if err := json.Unmarshal(v, &st); err != nil || st.Kind != kind || st.UserID != userID {
@@ -292,7 +292,7 @@ func (f *SecondFactors) RemovePasskey(ctx context.Context, userID, id string) er
 	}
 	n, err := f.store.rdb.HDel(ctx, f.store.passkeysKey(userID), id).Result()
 	if err != nil {
-		return storeErr("passkey_remove", err)
+		return storeErr("passkey", err)
 	}
 	if n == 0 {
 		return ErrNotFound

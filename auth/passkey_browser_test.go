@@ -110,6 +110,14 @@ func (b *pkBrowser) record(ev any) {
 	}
 }
 
+// clear forgets the problems seen so far (after a step that logs some on
+// purpose, like a refused request).
+func (b *pkBrowser) clear() {
+	b.mu.Lock()
+	b.bad = nil
+	b.mu.Unlock()
+}
+
 func (b *pkBrowser) problems() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -167,6 +175,7 @@ const pkTestPage = `<!doctype html>
 <section>
 <button type="button" id="login" data-passkey="login" data-options="/t/login/options" data-finish="/t/login" data-rd="/done?after=login">Sign in with a passkey</button>
 <button type="button" id="second" data-passkey="second-factor" data-options="/t/2fa/options" data-finish="/t/2fa" data-rd="/done?after=ignored">Use a passkey</button>
+<button type="button" id="refused" data-passkey="login" data-options="/t/login/options" data-finish="/t/refuse" data-rd="/done?after=refused">Refused</button>
 <p role="status" id="status"></p>
 </section>
 %s<script src="/gatehouse.js"></script>
@@ -300,6 +309,12 @@ func (s *pkTestServer) start(f *SecondFactors, u User, noJSON bool) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"redirect":"/done?after=2fa"}`)
 		s.events <- "second factor"
+	})
+	mux.HandleFunc("POST /t/refuse", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"errors":[{"status":400,"code":"invalid_code","title":"Bad Request","detail":"x"}]}`)
+		s.events <- "refused"
 	})
 	s.srv.Config.Handler = mux
 	s.srv.Start()
@@ -442,6 +457,17 @@ func TestPasskeyBrowser(t *testing.T) {
 			if p := b.problems(); len(p) > 0 {
 				t.Fatalf("the browser reported problems: %v", p)
 			}
+
+			// A refused answer: the page stays and says why in its
+			// role=status element.
+			b.do(t, "open the page again", chromedp.Navigate(srv.base+"/"))
+			waitReady(t, b, "/")
+			b.do(t, "sign in, refused", chromedp.Click(chromedp.CSS(`#refused`)))
+			srv.expect(t, b, "refused")
+			b.do(t, "wait for the message", chromedp.Poll[chromedp.Void](
+				`document.getElementById("status").textContent === "The passkey could not be verified. Try again."`))
+			waitReady(t, b, "/")
+			b.clear()
 			// The check above must be able to fail: a load the CSP
 			// forbids has to show up among the problems.
 			b.do(t, "trigger a CSP violation", chromedp.Evaluate[chromedp.Void](

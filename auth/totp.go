@@ -83,7 +83,7 @@ func (f *SecondFactors) BeginTOTP(ctx context.Context, userID, email string) (se
 	}
 	n, err := f.store.rdb.Exists(ctx, f.store.totpKey(userID)).Result()
 	if err != nil {
-		return "", "", storeErr("totp_begin", err)
+		return "", "", storeErr("totp", err)
 	}
 	if n > 0 {
 		return "", "", ErrConflict
@@ -104,7 +104,7 @@ func (f *SecondFactors) BeginTOTP(ctx context.Context, userID, email string) (se
 		return "", "", err
 	}
 	if err := f.store.rdb.Set(ctx, f.store.totpPendingKey(userID), sealed, totpPendingTTL).Err(); err != nil {
-		return "", "", storeErr("totp_begin", err)
+		return "", "", storeErr("totp", err)
 	}
 	return key.Secret(), key.URL(), nil
 }
@@ -180,35 +180,37 @@ func (f *SecondFactors) ConfirmTOTP(ctx context.Context, userID, code string) (r
 		case errors.Is(err, redis.TxFailedErr):
 			continue
 		case err != nil:
-			return nil, storeErr("totp_confirm", err)
+			return nil, storeErr("totp", err)
 		case result != nil:
 			return nil, result
 		}
 		return recoveryCodes, nil
 	}
-	return nil, storeErr("totp_confirm", errors.New("enrolment changed during the update, retries exhausted"))
+	return nil, storeErr("totp", errors.New("enrolment changed during the update, retries exhausted"))
 }
 
 // Verify checks a second-factor code of a user with TOTP on: a TOTP code
 // (once: its step must be later than the last accepted one) or an unused
 // recovery code (removed as it is used). The check and the update are one
 // WATCH / MULTI on the user's record, so a code is accepted at most once
-// across every replica sharing the store. Errors: ErrInvalidCode (also when
-// the user has no TOTP), ErrStoreUnavailable.
+// across every replica sharing the store. A TOTP code cannot verify
+// without the encryption key; recovery codes still do. Errors:
+// ErrInvalidCode (also when the user has no TOTP), ErrStoreUnavailable, or
+// an unexpected error for a record that does not decode (a 500).
 func (f *SecondFactors) Verify(ctx context.Context, userID, code string) error {
-	return f.useCode(ctx, "totp_verify", userID, code, false)
+	return f.useCode(ctx, userID, code, false)
 }
 
 // DisableTOTP turns TOTP off with a TOTP or recovery code, removing the
 // secret and every recovery code. Errors as for Verify. Ending the user's
 // other sessions when this was the last second factor is the caller's.
 func (f *SecondFactors) DisableTOTP(ctx context.Context, userID, code string) error {
-	return f.useCode(ctx, "totp_disable", userID, code, true)
+	return f.useCode(ctx, userID, code, true)
 }
 
 // useCode verifies code against the user's record and then either records
 // its use or, with disable, deletes the record (and a pending enrolment).
-func (f *SecondFactors) useCode(ctx context.Context, op, userID, code string, disable bool) error {
+func (f *SecondFactors) useCode(ctx context.Context, userID, code string, disable bool) error {
 	s := f.store
 	key := s.totpKey(userID)
 	for range totpRetries {
@@ -252,11 +254,11 @@ func (f *SecondFactors) useCode(ctx context.Context, op, userID, code string, di
 		case errors.Is(err, redis.TxFailedErr):
 			continue
 		case err != nil:
-			return storeErr(op, err)
+			return storeErr("totp", err)
 		}
 		return result
 	}
-	return storeErr(op, errors.New("totp record changed during the update, retries exhausted"))
+	return storeErr("totp", errors.New("totp record changed during the update, retries exhausted"))
 }
 
 // applyCode checks code against rec and, when it verifies, updates rec to
