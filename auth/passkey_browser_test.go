@@ -160,22 +160,23 @@ func (b *pkBrowser) addAuthenticator(t *testing.T) {
 }
 
 // pkTestPage is the page under test: the three passkey controls as the
-// gateway's pages carry them, and the one script. withoutJSONHelpers loads
+// gateway's pages carry them (hidden until the script shows them), and the
+// one script. withoutJSONHelpers loads
 // a script first that removes the browser's WebAuthn JSON helpers, so that
 // gatehouse.js's own encoding is what runs.
 const pkTestPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>passkeys</title></head><body>
 <section>
-<form id="reg" data-passkey="register" data-options="/t/reg/options" data-finish="/t/reg">
+<form id="reg" hidden data-passkey="register" data-options="/t/reg/options" data-finish="/t/reg">
 <input name="name" value="  Test   key ">
 <button type="submit" id="add">Add a passkey</button>
 </form>
 <p role="status" id="reg-status"></p>
 </section>
 <section>
-<button type="button" id="login" data-passkey="login" data-options="/t/login/options" data-finish="/t/login" data-rd="/done?after=login">Sign in with a passkey</button>
-<button type="button" id="second" data-passkey="second-factor" data-options="/t/2fa/options" data-finish="/t/2fa" data-rd="/done?after=ignored">Use a passkey</button>
-<button type="button" id="refused" data-passkey="login" data-options="/t/login/options" data-finish="/t/refuse" data-rd="/done?after=refused">Refused</button>
+<button type="button" id="login" hidden data-passkey="login" data-options="/t/login/options" data-finish="/t/login" data-rd="/done?after=login">Sign in with a passkey</button>
+<button type="button" id="second" hidden data-passkey="second-factor" data-options="/t/2fa/options" data-finish="/t/2fa" data-rd="/done?after=ignored">Use a passkey</button>
+<button type="button" id="refused" hidden data-passkey="login" data-options="/t/login/options" data-finish="/t/refuse" data-rd="/done?after=refused">Refused</button>
 <p role="status" id="status"></p>
 </section>
 %s<script src="/gatehouse.js"></script>

@@ -16,7 +16,10 @@
 //
 // Messages go to the element named by data-status (an id), else the nearest
 // [role=status] in the same form or section, else the page's first one.
-// Without WebAuthn in the browser, passkey controls are disabled and say so.
+// Render these controls with the hidden attribute: this script shows them,
+// so a browser without JavaScript never offers what cannot work. Without
+// WebAuthn in the browser, passkey controls stay hidden and the status says
+// why.
 (function () {
   "use strict";
 
@@ -201,6 +204,9 @@
       return;
     }
     if (!el.getAttribute("data-options") || !el.getAttribute("data-finish")) return;
+    // Pages render passkey controls hidden, so that without this script
+    // (JavaScript off) nobody sees a button that cannot work.
+    el.hidden = false;
     var busy = false;
     el.addEventListener(el.tagName === "FORM" ? "submit" : "click", function (ev) {
       ev.preventDefault();
@@ -216,6 +222,7 @@
   }
 
   function bindCopy(btn) {
+    btn.hidden = false;
     btn.addEventListener("click", function (ev) {
       ev.preventDefault();
       var target = document.getElementById(btn.getAttribute("data-copy"));
