@@ -32,7 +32,8 @@ var (
 	// ErrInvalidTokenRequest: an empty, too long or duplicate name, or a
 	// lifetime outside 1s..auth.tokens.max_ttl.
 	ErrInvalidTokenRequest = errors.New("invalid token request")
-	// ErrNotFound: no such token or session of this user.
+	// ErrNotFound: no such token, session or passkey of this user (also one
+	// of another user's).
 	ErrNotFound = errors.New("not found")
 )
 
