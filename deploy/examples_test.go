@@ -63,6 +63,8 @@ func TestNginxConf(t *testing.T) {
 		// empty (none left) makes nginx send no Cookie.
 		`^auth_request_set \$app_cookie\s+\$upstream_http_cookie;$`,
 		`^proxy_set_header Cookie\s+\$app_cookie;$`,
+		`^map \$http_authorization \$app_authorization \{$`,
+		`^proxy_set_header Authorization \$app_authorization;$`,
 		`^error_page 401 = @login;$`,
 		`^return 302 /login\?rd=\$request_uri;$`,
 	)
@@ -95,6 +97,7 @@ func TestCaddyfile(t *testing.T) {
 		`^request_header @unset_user_id -X-User-Id$`,
 		`^request_header @unset_user_groups -X-User-Groups$`,
 		`^request_header @unset_cookie -Cookie$`,
+		`^request_header @gateway_bearer -Authorization$`,
 		`^route \{$`,
 	)
 	if caddy, err := exec.LookPath("caddy"); err == nil {
