@@ -70,10 +70,26 @@ var pageProbes = map[string]bool{
 	"/account-settings/gatehouse": false,
 }
 
+// probes is pageProbes plus, for every gateway page, the page itself, a
+// path below it (the gateway's only for a prefix page) and the page with a
+// suffix on its last segment (never the gateway's).
+func probes() map[string]bool {
+	m := map[string]bool{}
+	for p, want := range pageProbes {
+		m[p] = want
+	}
+	for _, p := range gatewayPages {
+		m[p.path] = true
+		m[p.path+"/x/y"] = p.prefix
+		m[p.path+"x"] = false
+	}
+	return m
+}
+
 // checkRouting runs every probe through a proxy's path matching.
 func checkRouting(t *testing.T, who string, toGateway func(path string) bool) {
 	t.Helper()
-	for p, want := range pageProbes {
+	for p, want := range probes() {
 		if got := toGateway(p); got != want {
 			if want {
 				t.Errorf("%s: %s does not go to the gateway", who, p)
