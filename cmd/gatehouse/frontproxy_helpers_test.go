@@ -166,11 +166,10 @@ func caddyConfig(t *testing.T, dir, listen, gateway, app string) string {
 	return path
 }
 
-// startNginx runs Debian's nginx with the example configuration and returns
+// startNginx runs nginx (bin) with the example configuration and returns
 // its base URL.
-func startNginx(t *testing.T, gateway, app string) string {
+func startNginx(t *testing.T, bin, gateway, app string) string {
 	t.Helper()
-	bin := findProxy(t, "nginx", "nginx-light")
 	for range 3 {
 		dir := t.TempDir()
 		addr := freeAddr(t)
@@ -190,11 +189,12 @@ func startNginx(t *testing.T, gateway, app string) string {
 	return ""
 }
 
-// startCaddy runs Caddy with the example Caddyfile and returns its base URL.
-// Its home and XDG directories are the test's, so it writes nothing else.
-func startCaddy(t *testing.T, gateway, app string) string {
+// startCaddy runs Caddy (bin) with the example Caddyfile and returns its
+// base URL. Its home and XDG directories are the test's, so whatever it
+// saves (its autosaved config; Caddy 2.6 cannot turn that off from a
+// Caddyfile) goes there.
+func startCaddy(t *testing.T, bin, gateway, app string) string {
 	t.Helper()
-	bin := findProxy(t, "caddy", "caddy")
 	for range 3 {
 		dir := t.TempDir()
 		addr := freeAddr(t)

@@ -42,14 +42,16 @@ session:
 func TestFrontProxies(t *testing.T) {
 	for _, kind := range []string{"nginx", "caddy"} {
 		t.Run(kind, func(t *testing.T) {
+			pkg := map[string]string{"nginx": "nginx-light", "caddy": "caddy"}[kind]
+			bin := findProxy(t, kind, pkg)
 			g := newTestGateway(t, frontProxyConfig, nil)
 			app := newRecordingApp(t)
 			gw := strings.TrimPrefix(g.public, "http://")
 			var base string
 			if kind == "nginx" {
-				base = startNginx(t, gw, app.addr())
+				base = startNginx(t, bin, gw, app.addr())
 			} else {
-				base = startCaddy(t, gw, app.addr())
+				base = startCaddy(t, bin, gw, app.addr())
 			}
 			checkFrontProxy(t, kind, base, g, app)
 		})
