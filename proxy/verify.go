@@ -83,9 +83,6 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 		return
 	}
 	g.metrics.decision(decAllowed)
-	if c := upstreamCookie(r.Header, g.cookieName, g.auth.IsToken); c != "" {
-		w.Header()["Cookie"] = []string{c}
-	}
 	w.Header()["Content-Length"] = zeroLength
 	w.WriteHeader(http.StatusOK)
 }
