@@ -11,20 +11,14 @@ package auth
 import (
 	"errors"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 )
 
 // User is an account as the API shows it.
 type User struct {
 	ID    string `json:"id"`
 	Email string `json:"email"`
-}
-
-// Session is a valid session as Authenticate returns it.
-type Session struct {
-	User User
-	// Expires is the absolute end of the session; the idle timer may end
-	// it sooner.
-	Expires time.Time
 }
 
 // Sentinel errors that callers branch on with errors.Is.
@@ -35,8 +29,10 @@ var (
 	ErrEmailTaken         = errors.New("email taken")
 	ErrInvalidCredentials = errors.New("invalid credentials")
 	ErrUserNotFound       = errors.New("user not found")
-	ErrSessionNotFound    = errors.New("session not found")
-	ErrStoreUnavailable   = errors.New("session store unavailable")
+	// ErrSessionNotFound and ErrStoreUnavailable are package credential's,
+	// so that the proxy branches on what Authenticate returns as it is.
+	ErrSessionNotFound  = credential.ErrNoSession
+	ErrStoreUnavailable = credential.ErrStoreUnavailable
 )
 
 // ThrottledError is returned by Login when too many attempts failed; it

@@ -3,40 +3,20 @@ package auth
 import (
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
 )
 
-// HandlerOptions are the dependencies of NewHandlers. Credential is
-// required; the others are optional.
+// HandlerOptions are the optional dependencies of NewHandlers.
 type HandlerOptions struct {
-	// Credential reads the session a request carries: the token (the
-	// cookie's when there is one), whether it came from the cookie (a
-	// stale cookie is cleared), and every distinct gateway token the
-	// request carries (a login or registration ends them all). Required:
-	// it must be package proxy's Credential, so that these endpoints see
-	// exactly the session the proxy sees (a logout must end the session
-	// that proxied requests would have used).
-	Credential func(*http.Request) (token string, fromCookie bool, all []string)
-	// ClientIP returns the client address that login throttling counts
-	// (package proxy's ClientIP, which honours trusted_proxies). Nil means
-	// the host of RemoteAddr.
-	ClientIP func(*http.Request) string
 	// Logger receives unexpected errors (never a password, token or
 	// cookie). Nil discards them.
 	Logger *slog.Logger
-	// SetUserID is told the user id of a request that proved it (a
-	// successful login or registration, /me with a valid session), so that
-	// the request's log line carries it (package proxy's SetUserID). It is
-	// never told an id merely claimed by a token. Nil means nobody listens.
-	SetUserID func(r *http.Request, userID string)
-
 	// bodyReadTimeout overrides bodyReadTimeout; tests shorten it.
 	bodyReadTimeout time.Duration
 }
@@ -51,71 +31,48 @@ const bodyReadTimeout = 10 * time.Second
 // handlers serves the gateway's own endpoints. Everything it reads from the
 // configuration is copied at construction.
 type handlers struct {
-	svc        *Service
-	credential func(*http.Request) (token string, fromCookie bool, all []string)
-	clientIP   func(*http.Request) string
-	setUserID  func(*http.Request, string)
-	logger     *slog.Logger
-	pages      *pageSet
-	csrf       *http.CrossOriginProtection
+	svc    *Service
+	logger *slog.Logger
+	pages  *pageSet
+	csrf   *http.CrossOriginProtection
+	cookie credential.Cookie
 
 	loginPath, registerPath string
 	allowedHosts            []string
 	registrationOpen        bool
 	minLength               int
 
-	cookieName, cookieDomain string
-	cookieSecure             bool
-	cookieSameSite           http.SameSite
-	cookieMaxAge             int
-
 	bodyReadTimeout time.Duration
 }
 
 // NewHandlers returns the gateway's own endpoints keyed by their configured
-// path (cfg.Auth.LoginPath, RegisterPath, LogoutPath and MePath), for the
-// proxy to dispatch on the exact clean path. Every answer carries
-// Cache-Control: no-store; POSTs are refused with 403 cross_origin when
-// http.CrossOriginProtection (with cfg.CSRF.TrustedOrigins) judges them
-// cross-origin; another method gets 405 method_not_allowed with Allow. It
-// panics without opts.Credential: that is a wiring defect, and a default
-// of its own would read sessions differently from the proxy.
+// path (cfg.Auth.LoginPath, RegisterPath, LogoutPath, MePath, AccountPath),
+// for the proxy to dispatch on the exact clean path; a key ending in "/"
+// (MePath + "/", AccountPath + "/") serves everything below it. Every answer
+// carries Cache-Control: no-store; unsafe methods are refused with 403
+// cross_origin when http.CrossOriginProtection (with
+// cfg.CSRF.TrustedOrigins) judges them cross-origin; another method gets
+// 405 method_not_allowed with Allow. The handlers read the request's
+// credential with package credential's rule, the one the proxy uses, and
+// the client address from the credential.Info the proxy put in the
+// request's context.
 func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[string]http.Handler {
-	if opts.Credential == nil {
-		panic("auth: NewHandlers: HandlerOptions.Credential is required")
-	}
 	h := &handlers{
 		svc:              svc,
-		credential:       opts.Credential,
 		bodyReadTimeout:  opts.bodyReadTimeout,
-		clientIP:         opts.ClientIP,
-		setUserID:        opts.SetUserID,
 		logger:           opts.Logger,
 		loginPath:        cfg.Auth.LoginPath,
 		registerPath:     cfg.Auth.RegisterPath,
 		allowedHosts:     append([]string(nil), cfg.Auth.AllowedRedirectHosts...),
 		registrationOpen: cfg.Auth.Registration == config.RegistrationOpen,
 		minLength:        cfg.Auth.PasswordMinLength,
-		cookieName:       cfg.Session.CookieName,
-		cookieDomain:     cfg.Session.CookieDomain,
-		cookieSecure:     cfg.Session.CookieSecure,
-		cookieSameSite:   http.SameSiteLaxMode,
-		cookieMaxAge:     int(time.Duration(cfg.Session.TTL) / time.Second),
-	}
-	if strings.EqualFold(cfg.Session.CookieSameSite, "strict") {
-		h.cookieSameSite = http.SameSiteStrictMode
+		cookie:           credential.NewCookie(cfg.Session),
 	}
 	if h.bodyReadTimeout <= 0 {
 		h.bodyReadTimeout = bodyReadTimeout
 	}
-	if h.clientIP == nil {
-		h.clientIP = remoteHost
-	}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
-	}
-	if h.setUserID == nil {
-		h.setUserID = func(*http.Request, string) {}
 	}
 	ps, err := loadPages()
 	if err != nil {
@@ -193,28 +150,6 @@ func (h *handlers) limitBodyRead(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyReadTimeout))
 }
 
-// sessionCookie is the cookie that carries a new session.
-func (h *handlers) sessionCookie(token string) *http.Cookie {
-	return &http.Cookie{
-		Name:     h.cookieName,
-		Value:    token,
-		Path:     "/",
-		Domain:   h.cookieDomain,
-		MaxAge:   h.cookieMaxAge,
-		Secure:   h.cookieSecure,
-		HttpOnly: true,
-		SameSite: h.cookieSameSite,
-	}
-}
-
-// clearCookie removes the session cookie: the same name, Path, Domain and
-// attributes, so that the browser replaces the one it holds, and Max-Age=0.
-func (h *handlers) clearCookie() *http.Cookie {
-	c := h.sessionCookie("")
-	c.MaxAge = -1 // written as Max-Age=0
-	return c
-}
-
 // writeUser answers {"user":{"id":...,"email":...}}.
 func (h *handlers) writeUser(w http.ResponseWriter, status int, u User) {
 	body, err := json.Marshal(struct {
@@ -238,12 +173,4 @@ func (h *handlers) writeUser(w http.ResponseWriter, status int, u User) {
 func seeOther(w http.ResponseWriter, location string) {
 	w.Header().Set("Location", location)
 	w.WriteHeader(http.StatusSeeOther)
-}
-
-// remoteHost is the default ClientIP: the peer's address.
-func remoteHost(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }

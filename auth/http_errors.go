@@ -38,6 +38,12 @@ func errorCode(err error) apierror.Code {
 		return apierror.Unauthenticated
 	case errors.Is(err, ErrStoreUnavailable):
 		return apierror.StoreUnavailable
+	case errors.Is(err, ErrNotFound), errors.Is(err, errNotFoundPath):
+		return apierror.NotFound
+	case errors.Is(err, ErrInvalidTokenRequest):
+		return apierror.InvalidRequest
+	case errors.Is(err, errTokenForbidden):
+		return apierror.Forbidden
 	}
 	return apierror.InternalError
 }

@@ -2,10 +2,7 @@ package auth
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +17,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
@@ -78,23 +76,6 @@ func newProxiedTestGateway(t *testing.T, opts func(*HandlerOptions)) *testGatewa
 	}, true, opts)
 }
 
-// proxyAuthenticator is the command's adapter from the Service to the
-// proxy's Authenticator.
-type proxyAuthenticator struct{ svc *Service }
-
-func (a proxyAuthenticator) Authenticate(ctx context.Context, token string) (proxy.Identity, error) {
-	s, err := a.svc.Authenticate(ctx, token)
-	switch {
-	case err == nil:
-		return proxy.Identity{UserID: s.User.ID, Email: s.User.Email}, nil
-	case errors.Is(err, ErrSessionNotFound):
-		return proxy.Identity{}, proxy.ErrNoSession
-	}
-	return proxy.Identity{}, fmt.Errorf("%w: %w", proxy.ErrStoreUnavailable, err)
-}
-
-func (a proxyAuthenticator) IsToken(s string) bool { return a.svc.IsToken(s) }
-
 func newTestGatewayWith(t *testing.T, mutate func(*config.Config), proxied bool, opts func(*HandlerOptions)) *testGateway {
 	t.Helper()
 	mr := miniredis.RunT(t)
@@ -118,34 +99,29 @@ func newTestGatewayWith(t *testing.T, mutate func(*config.Config), proxied bool,
 	if err != nil {
 		t.Fatal(err)
 	}
-	ho := HandlerOptions{
-		Credential: proxyCredential(cfg, svc),
-		Logger:     logger,
-		ClientIP: func(r *http.Request) string {
-			if ip := r.Header.Get(testClientIPHeader); ip != "" {
-				return ip
-			}
-			host, _, _ := net.SplitHostPort(r.RemoteAddr)
-			return host
-		},
-	}
+	ho := HandlerOptions{Logger: logger}
 	if opts != nil {
 		opts(&ho)
 	}
 	endpoints := NewHandlers(cfg, svc, ho)
-	if len(endpoints) != 4 {
-		t.Fatalf("NewHandlers returned %d endpoints, want 4", len(endpoints))
-	}
 	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := endpoints[r.URL.Path]
+		if !ok && strings.HasPrefix(r.URL.Path, cfg.Auth.MePath+"/") {
+			h, ok = endpoints[cfg.Auth.MePath+"/"]
+		}
 		if !ok {
 			http.NotFound(w, r)
 			return
 		}
-		h.ServeHTTP(w, r)
+		// What the proxy puts in every request's context.
+		ip := r.Header.Get(testClientIPHeader)
+		if ip == "" {
+			ip, _, _ = net.SplitHostPort(r.RemoteAddr)
+		}
+		h.ServeHTTP(w, r.WithContext(credential.NewContext(r.Context(), &credential.Info{ClientIP: ip})))
 	})
 	if proxied {
-		gw, err := proxy.New(proxy.Options{Config: cfg, Auth: proxyAuthenticator{svc}, Endpoints: endpoints, Logger: logger})
+		gw, err := proxy.New(proxy.Options{Config: cfg, Auth: svc, Endpoints: endpoints, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,12 +139,6 @@ func newTestGatewayWith(t *testing.T, mutate func(*config.Config), proxied bool,
 			Timeout:       10 * time.Second,
 		},
 	}
-}
-
-// proxyCredential is HandlerOptions.Credential as the command wires it:
-// package proxy's Credential, the one rule the proxy reads sessions by.
-func proxyCredential(cfg *config.Config, svc *Service) func(*http.Request) (string, bool, []string) {
-	return proxy.CredentialFunc(cfg.Session.CookieName, svc.IsToken)
 }
 
 // result is a response with its body read.
@@ -266,7 +236,7 @@ func (g *testGateway) sessionToken(res result) string {
 		g.t.Fatalf("Set-Cookie = %q, want one", cs)
 	}
 	c, err := http.ParseSetCookie(cs[0])
-	if err != nil || c.Name != g.cfg.Session.CookieName || !g.svc.IsToken(c.Value) {
+	if err != nil || c.Name != g.cfg.Session.CookieName || !credential.IsToken(c.Value) {
 		g.t.Fatalf("Set-Cookie %q is not a session cookie (%v)", cs[0], err)
 	}
 	return c.Value
@@ -322,16 +292,34 @@ func checkUser(t *testing.T, res result, wantEmail string) User {
 	if ct := res.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q, want application/json", ct)
 	}
+	// GET /me adds groups, second factors and the session; a login or
+	// registration answers the user alone.
 	var body struct {
-		User User `json:"user"`
+		User struct {
+			ID            string    `json:"id"`
+			Email         string    `json:"email"`
+			Groups        *[]string `json:"groups"`
+			SecondFactors *[]string `json:"second_factors"`
+		} `json:"user"`
+		Session *struct {
+			ID        string    `json:"id"`
+			CreatedAt time.Time `json:"created_at"`
+			ExpiresAt time.Time `json:"expires_at"`
+			MFA       bool      `json:"mfa"`
+			Method    string    `json:"method"`
+		} `json:"session"`
 	}
 	dec := json.NewDecoder(strings.NewReader(res.body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		t.Fatalf("body %s: %v", res.body, err)
 	}
-	if body.User.Email != wantEmail || len(body.User.ID) != 32 {
-		t.Errorf("user = %+v, want email %q and a 32-char id", body.User, wantEmail)
+	u := User{ID: body.User.ID, Email: body.User.Email}
+	if u.Email != wantEmail || len(u.ID) != 32 {
+		t.Errorf("user = %+v, want email %q and a 32-char id", u, wantEmail)
 	}
-	return body.User
+	if s := body.Session; s != nil && (len(s.ID) != 32 || s.Method != "password" || s.ExpiresAt.IsZero() || body.User.Groups == nil || body.User.SecondFactors == nil) {
+		t.Errorf("/me session = %+v, groups %v, factors %v: want a 32-char handle, method password, an end, and both lists", *s, body.User.Groups, body.User.SecondFactors)
+	}
+	return u
 }

@@ -1,11 +1,12 @@
 package auth
 
 import (
-	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 )
 
 // loginPage serves GET/HEAD of the sign-in page. A signed-in user sees the
@@ -63,8 +64,10 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// The token the client brought is handed over so that the Service
 	// deletes it: a session fixed before login never survives it.
-	prev, _, all := h.credential(r)
-	user, token, err := h.svc.Login(r.Context(), c.Email, c.Password, h.clientIP(r), prev)
+	prev, all := h.carried(r)
+	info := credential.InfoFrom(r.Context())
+	user, token, err := h.svc.LoginWith(r.Context(), LoginRequest{Email: c.Email, Password: c.Password,
+		ClientIP: info.ClientIP, UserAgent: r.UserAgent(), Previous: prev})
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
@@ -87,7 +90,7 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 	}
 	// Registration signs the new account in; like a login it deletes the
 	// session the client brought along, if any.
-	prev, _, all := h.credential(r)
+	prev, all := h.carried(r)
 	user, token, err := h.svc.RegisterReplacing(r.Context(), c.Email, c.Password, prev)
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
@@ -103,8 +106,8 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 // signedIn sets the session cookie and answers a successful login or
 // registration.
 func (h *handlers) signedIn(w http.ResponseWriter, r *http.Request, kind bodyKind, status int, u User, token, rd string) {
-	h.setUserID(r, u.ID)
-	http.SetCookie(w, h.sessionCookie(token))
+	credential.InfoFrom(r.Context()).UserID = u.ID
+	http.SetCookie(w, h.cookie.Set(token))
 	if kind == bodyForm {
 		seeOther(w, SafeRedirect(rd, r.Host, h.allowedHosts))
 		return
@@ -124,16 +127,17 @@ func (h *handlers) logout(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err, bodyJSON, nil)
 		return
 	}
-	// The session the proxy would use for this request (Credential): an
-	// empty cookie tossed in ahead of the real one must not leave it alive.
-	if token, _, _ := h.credential(r); token != "" {
-		all := r.URL.Query().Get("all")
-		if err := h.svc.Logout(r.Context(), token, all == "1" || all == "true"); err != nil {
+	// Every session the request names ends: an empty cookie tossed in ahead
+	// of the real one, or a second one beside it, must not leave it alive.
+	var buf [maxCarriedTokens]string
+	everywhere := r.URL.Query().Get("all")
+	for _, token := range credential.All(r.Header, h.cookie.Name, buf[:0], maxCarriedTokens) {
+		if err := h.svc.Logout(r.Context(), token, everywhere == "1" || everywhere == "true"); err != nil {
 			h.writeError(w, r, err, bodyJSON, nil)
 			return
 		}
 	}
-	http.SetCookie(w, h.clearCookie())
+	w.Header().Add("Set-Cookie", h.cookie.Clear())
 	if kind == bodyForm {
 		target := h.loginPath
 		if rd != "" {
@@ -145,24 +149,23 @@ func (h *handlers) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// me handles GET/HEAD: the signed-in user, or 401 (clearing a stale
-// cookie), or 503 when the store cannot be asked (cookie kept).
-func (h *handlers) me(w http.ResponseWriter, r *http.Request) {
-	token, fromCookie, _ := h.credential(r)
-	if token == "" {
-		h.writeError(w, r, ErrSessionNotFound, bodyJSON, nil)
-		return
+// maxCarriedTokens bounds how many tokens one login or logout ends: a
+// request with hundreds of token-shaped cookies costs no more than this.
+const maxCarriedTokens = 8
+
+// carried returns the token the request's credential rule picks (prev,
+// ended by the Service as the previous session) and every gateway token the
+// request carries (all, each ended too): no token held before signing in
+// stays valid after it.
+func (h *handlers) carried(r *http.Request) (prev string, all []string) {
+	all = credential.All(r.Header, h.cookie.Name, make([]string, 0, 2), maxCarriedTokens)
+	if f := credential.Read(r.Header, h.cookie.Name); f.Token != "" {
+		return f.Token, all
 	}
-	s, err := h.svc.Authenticate(r.Context(), token)
-	if err != nil {
-		if fromCookie && errors.Is(err, ErrSessionNotFound) {
-			http.SetCookie(w, h.clearCookie())
-		}
-		h.writeError(w, r, err, bodyJSON, nil)
-		return
+	if len(all) > 0 {
+		return all[0], all
 	}
-	h.setUserID(r, s.User.ID)
-	h.writeUser(w, http.StatusOK, s.User)
+	return "", all
 }
 
 // endOthers ends every gateway token the request carried besides prev,

@@ -6,21 +6,19 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 )
 
 // The contract's request log carries the user id when it is known; for the
 // gateway's own endpoints only package auth knows it, so it reports it
-// through HandlerOptions.SetUserID: after a successful login or
+// through the request's credential.Info: after a successful login or
 // registration and on /me with a valid session, never for a failure.
 func TestHandlersReportUserID(t *testing.T) {
 	e := newMiniEnv(t, nil)
 	var mu sync.Mutex
 	var got []string
-	hs := NewHandlers(e.cfg, e.svc, HandlerOptions{Credential: proxyCredential(e.cfg, e.svc), SetUserID: func(r *http.Request, id string) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, r.URL.Path+" "+id)
-	}})
+	hs := NewHandlers(e.cfg, e.svc, HandlerOptions{})
 	serve := func(method, path, body string, hdr ...string) *httptest.ResponseRecorder {
 		t.Helper()
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
@@ -31,7 +29,13 @@ func TestHandlersReportUserID(t *testing.T) {
 			r.Header.Set(hdr[i], hdr[i+1])
 		}
 		w := httptest.NewRecorder()
-		hs[path].ServeHTTP(w, r)
+		info := &credential.Info{}
+		hs[path].ServeHTTP(w, r.WithContext(credential.NewContext(r.Context(), info)))
+		if info.UserID != "" {
+			mu.Lock()
+			got = append(got, path+" "+info.UserID)
+			mu.Unlock()
+		}
 		return w
 	}
 	take := func() []string {

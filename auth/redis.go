@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,7 +38,8 @@ func redisPoolSize() int { return 32 * runtime.GOMAXPROCS(0) }
 // rediss://; redis.password overrides the URL's), redis.sentinel (a failover
 // client that follows the master), redis.cluster (a Cluster client) or, when
 // none is set, an embedded in-process miniredis on 127.0.0.1 (development
-// only: its data is lost at exit, which it logs as a warning). It does not
+// only: its data is lost at exit, which it logs as a warning; it answers
+// only clients with a random password made at start, this process's). It does not
 // wait for the server: a Redis that is down at start makes requests answer
 // 503 until it is back (see Store.Ping for readiness). It returns the client
 // and a func that closes it (and the embedded server).
@@ -115,12 +117,18 @@ func OpenRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, fu
 		// miniredis TTLs only count down with the clock when asked to;
 		// without this no session or throttle window would ever end.
 		m.ClockTTL(true)
+		// The port is open to every local user: without a password any of
+		// them could read the password hashes or write a session for any
+		// user id. The password is random per start, known only to this
+		// process, and never logged.
+		pw := rand.Text()
+		m.RequireAuth(pw)
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {
 			return nil, nil, fmt.Errorf("auth: start embedded store: %w", err)
 		}
 		logger.Warn("no redis configured: using an embedded in-memory store; accounts and sessions are lost at exit (development only)",
 			"addr", m.Addr())
-		c := newRedisClient(&redis.Options{Addr: m.Addr()})
+		c := newRedisClient(&redis.Options{Addr: m.Addr(), Password: pw})
 		return c, func() error {
 			err := c.Close()
 			m.Close()

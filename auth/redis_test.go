@@ -1,10 +1,13 @@
 package auth
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/auth/redistest"
 	"github.com/gatehouse-dev/gatehouse/config"
 )
@@ -61,6 +67,72 @@ func TestOpenRedisEmbedded(t *testing.T) {
 	if err := closeFn(); err != nil {
 		t.Errorf("close: %v", err)
 	}
+}
+
+// TestOpenRedisEmbeddedAuth: the embedded store answers only the gateway.
+// A local client without the password gets NOAUTH, one with a wrong
+// password WRONGPASS, and the password is never logged. Before the fix the
+// logged loopback port took any command from anyone.
+func TestOpenRedisEmbeddedAuth(t *testing.T) {
+	var logs openRedisLogs
+	rdb, closeFn, err := OpenRedis(config.Redis{KeyPrefix: "gatehouse:"}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "gatehouse:k", "v", 0).Err(); err != nil {
+		t.Fatalf("the gateway's own client: %v", err)
+	}
+	c, ok := rdb.(*redis.Client)
+	if !ok {
+		t.Fatalf("client is %T, want *redis.Client", rdb)
+	}
+	addr, pw := c.Options().Addr, c.Options().Password
+	if len(pw) < 20 {
+		t.Fatalf("embedded store password %q: want a random one", pw)
+	}
+	// What a local attacker would send: plain RESP on the logged port.
+	for name, cmd := range map[string]string{
+		"read":  respCommand("GET", "gatehouse:k"),
+		"write": respCommand("SET", "gatehouse:session:x", "forged"),
+		"scan":  respCommand("KEYS", "*"),
+	} {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write([]byte(cmd)); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil || !strings.HasPrefix(line, "-NOAUTH") {
+			t.Errorf("%s without password: reply %q, %v; want -NOAUTH", name, line, err)
+		}
+	}
+	wrong := redis.NewClient(&redis.Options{Addr: addr, Password: "not-it", MaxRetries: -1, MaintNotificationsConfig: maintOff()})
+	defer wrong.Close()
+	if err := wrong.Get(ctx, "gatehouse:k").Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Errorf("wrong password: %v, want WRONGPASS", err)
+	}
+	if v, err := rdb.Get(ctx, "gatehouse:session:x").Result(); !errors.Is(err, redis.Nil) {
+		t.Errorf("unauthenticated SET took effect: %q, %v", v, err)
+	}
+	if strings.Contains(logs.String(), pw) {
+		t.Errorf("the log holds the embedded store password: %s", logs.String())
+	}
+}
+
+// respCommand encodes a command as a RESP array of bulk strings.
+func respCommand(args ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	return b.String()
 }
 
 func TestOpenRedisURLAndPassword(t *testing.T) {
@@ -142,7 +214,7 @@ func sessionFlow(t *testing.T, svc *Service) {
 	if _, err := svc.Authenticate(ctx, t1); err != ErrSessionNotFound {
 		t.Errorf("previous token after Login: %v, want ErrSessionNotFound", err)
 	}
-	if s, err := svc.Authenticate(ctx, t2); err != nil || s.User != u {
+	if s, err := svc.Authenticate(ctx, t2); err != nil || (User{ID: s.UserID, Email: s.Email}) != u {
 		t.Fatalf("Authenticate = %+v, %v", s, err)
 	}
 	_, t3, err := svc.Login(ctx, "ann@example.com", "password1", "192.0.2.1", "")
@@ -216,7 +288,7 @@ func TestSentinel(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Failover(t)
-	var got Session
+	var got credential.Identity
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		// Connections to the old master fail once; the next try asks the
@@ -227,7 +299,7 @@ func TestSentinel(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err != nil || got.User != u {
+	if err != nil || (User{ID: got.UserID, Email: got.Email}) != u {
 		t.Fatalf("Authenticate after failover = %+v, %v", got, err)
 	}
 }

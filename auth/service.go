@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/config"
 )
 
@@ -59,6 +60,8 @@ type Service struct {
 	window           time.Duration
 	ttl              time.Duration
 	idle             time.Duration
+	maxTokenTTL      time.Duration
+	groups           fileGroups
 }
 
 // NewService returns a Service on store configured by cfg.Auth and
@@ -68,32 +71,9 @@ func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service
 	if store == nil || cfg == nil {
 		return nil, errors.New("auth: NewService needs a store and a config")
 	}
+	// cfg passed config.Validate (Load runs it): nothing is checked again
+	// here, so that `gatehouse check` and serve cannot disagree.
 	a, sess := cfg.Auth, cfg.Session
-	var problems []error
-	if a.BcryptCost < bcrypt.MinCost || a.BcryptCost > bcrypt.MaxCost {
-		problems = append(problems, fmt.Errorf("auth.bcrypt_cost: %d is outside %d..%d", a.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost))
-	}
-	if a.MaxLoginFailures < 1 {
-		problems = append(problems, errors.New("auth.max_login_failures: must be at least 1"))
-	}
-	if time.Duration(a.LoginFailureWindow) < time.Second {
-		problems = append(problems, errors.New("auth.login_failure_window: must be at least 1s"))
-	}
-	if a.PasswordMinLength < 0 {
-		problems = append(problems, errors.New("auth.password_min_length: must not be negative"))
-	}
-	// Tokens carry their end in whole seconds, rounded down: a TTL of at
-	// least 2s leaves every new session at least 1s.
-	if time.Duration(sess.TTL) < 2*time.Second {
-		problems = append(problems, errors.New("session.ttl: must be at least 2s"))
-	}
-	if sess.IdleTimeout < 0 {
-		problems = append(problems, errors.New("session.idle_timeout: must not be negative"))
-	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("auth: %w", errors.Join(problems...))
-	}
-
 	s := &Service{
 		store:            store,
 		now:              opts.Now,
@@ -107,6 +87,8 @@ func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service
 		window:           time.Duration(a.LoginFailureWindow),
 		ttl:              time.Duration(sess.TTL),
 		idle:             time.Duration(sess.IdleTimeout),
+		maxTokenTTL:      time.Duration(a.Tokens.MaxTTL),
+		groups:           compileGroups(a.Groups),
 	}
 	if s.now == nil {
 		s.now = store.now
@@ -131,40 +113,43 @@ func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service
 	return s, nil
 }
 
-// IsToken reports whether tok has the shape of a session token (see
-// token.go), without asking the store.
-func (s *Service) IsToken(tok string) bool {
-	_, _, ok := parseToken(tok)
-	return ok
-}
-
-// Authenticate returns the session of tok and restarts its idle timer. It
-// is the proxy's hot path, kept lean on purpose: one Redis command (GETEX,
-// no pipeline, no script), no lock, and of its own allocations only the
-// key (go-redis adds about eight). It returns ErrSessionNotFound (malformed,
-// unknown, expired, revoked or altered token) or an error wrapping
+// Authenticate returns the identity of a session or API token and, for a
+// session, restarts its idle timer. It is the proxy's hot path, kept lean
+// on purpose: one Redis command (GETEX for a session, GET for a token; no
+// pipeline, no script), no lock, and of its own allocations only the key
+// (go-redis adds about eight) and, for a user that auth.groups names, the
+// merged groups. It returns ErrSessionNotFound (malformed, unknown,
+// expired, revoked or altered token) or an error wrapping
 // ErrStoreUnavailable; never the one for the other.
-func (s *Service) Authenticate(ctx context.Context, tok string) (Session, error) {
-	userID, endUnix, ok := parseToken(tok)
+func (s *Service) Authenticate(ctx context.Context, tok string) (credential.Identity, error) {
+	kind, userID, endUnix, ok := credential.Parse(tok)
 	if !ok {
-		return Session{}, ErrSessionNotFound
+		return credential.Identity{}, ErrSessionNotFound
 	}
 	end := time.Unix(endUnix, 0)
-	ttl := sessionTTL(s.idle, end.Sub(s.now()))
-	if ttl < time.Millisecond {
+	left := end.Sub(s.now())
+	if left < time.Millisecond {
 		// Past its absolute end: no need to ask Redis, whose copy has
 		// expired too.
-		return Session{}, ErrSessionNotFound
+		return credential.Identity{}, ErrSessionNotFound
 	}
-	email, ok, err := s.store.touchSession(ctx, userID, tok, ttl)
+	var sv sessionValue
+	var sid string
+	var err error
+	if kind == credential.APIToken {
+		sv, sid, ok, err = s.store.getToken(ctx, userID, tok)
+	} else {
+		sv, sid, ok, err = s.store.touchSession(ctx, userID, tok, sessionTTL(s.idle, left))
+	}
 	if err != nil {
 		s.metrics.storeError(err)
-		return Session{}, err
+		return credential.Identity{}, err
 	}
 	if !ok {
-		return Session{}, ErrSessionNotFound
+		return credential.Identity{}, ErrSessionNotFound
 	}
-	return Session{User: User{ID: userID, Email: email}, Expires: end}, nil
+	return credential.Identity{UserID: userID, Email: sv.Email, Groups: s.groups.merge(sv.Email, sv.Groups),
+		MFA: sv.MFA && sv.Method != credential.MethodToken, Method: sv.Method, SID: sid, Expires: end}, nil
 }
 
 // Register creates an account and a first session for it, returning the
@@ -207,7 +192,10 @@ func (s *Service) RegisterReplacing(ctx context.Context, email, password, previo
 	if err := s.endPrevious(ctx, previousToken); err != nil {
 		return User{}, "", err
 	}
-	tok, err = s.newSession(ctx, rec.user())
+	if err := s.store.putAccount(ctx, rec.ID, &accountRecord{Email: rec.Email}); err != nil {
+		return User{}, "", err
+	}
+	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{Method: credential.MethodPassword})
 	if err != nil {
 		return User{}, "", err
 	}
@@ -226,6 +214,22 @@ func (s *Service) RegisterReplacing(ctx context.Context, email, password, previo
 // unknown email and a wrong password), ErrStoreUnavailable, or the
 // context's error while waiting for a hash slot.
 func (s *Service) Login(ctx context.Context, email, password, clientIP, previousToken string) (u User, tok string, err error) {
+	return s.LoginWith(ctx, LoginRequest{Email: email, Password: password, ClientIP: clientIP, Previous: previousToken})
+}
+
+// LoginRequest is what a login brings: the credentials, the client it came
+// from (counted by the throttle, shown in GET /me/sessions) and the token
+// it carried, which the login ends.
+type LoginRequest struct {
+	Email, Password string
+	ClientIP        string
+	UserAgent       string
+	Previous        string
+}
+
+// LoginWith is Login with everything a session records about its client.
+func (s *Service) LoginWith(ctx context.Context, req LoginRequest) (u User, tok string, err error) {
+	email, password, clientIP := req.Email, req.Password, req.ClientIP
 	defer func() {
 		s.metrics.login(err)
 		s.metrics.storeError(err)
@@ -281,18 +285,25 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP, previous
 		return User{}, "", ErrInvalidCredentials
 	}
 
-	if err := s.endPrevious(ctx, previousToken); err != nil {
+	if err := s.endPrevious(ctx, req.Previous); err != nil {
 		return User{}, "", err
 	}
-	tok, err = s.newSession(ctx, rec.user())
+	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{Method: credential.MethodPassword, IP: clientIP, UserAgent: req.UserAgent})
+	if errors.Is(err, ErrInvalidCredentials) {
+		// A disabled account: the same answer, after the same bcrypt work,
+		// as a wrong password, and counted like one.
+		keep = true
+		return User{}, "", err
+	}
 	if err != nil {
 		return User{}, "", err
 	}
-	// DeleteUser may have removed the account while bcrypt ran, and swept
-	// its sessions before this one existed. Look again, so a deleted
-	// account never walks away with a fresh session.
+	// DeleteUser may have removed the account, or SetPassword changed its
+	// password and swept its sessions, while bcrypt ran, before this
+	// session existed. Look again, so that neither a deleted account nor
+	// the old password walks away with a fresh session.
 	again, err := s.store.getUser(ctx, email)
-	if err != nil || again.ID != rec.ID {
+	if err != nil || again.ID != rec.ID || again.Hash != rec.Hash {
 		_, delErr := s.store.deleteSession(ctx, rec.ID, tok)
 		if err == nil || errors.Is(err, ErrUserNotFound) {
 			err = ErrInvalidCredentials
@@ -402,6 +413,12 @@ func (s *Service) DeleteUser(ctx context.Context, email string) (err error) {
 	if _, err := s.store.revokeAll(ctx, rec.ID); err != nil {
 		return err
 	}
+	if _, err := s.store.revokeTokens(ctx, rec.ID); err != nil {
+		return err
+	}
+	if err := s.store.deleteAccount(ctx, rec.ID); err != nil {
+		return err
+	}
 	return delErr
 }
 
@@ -460,10 +477,10 @@ func (s *Service) endPrevious(ctx context.Context, previousToken string) error {
 
 // newSession creates a session for u lasting session.ttl (rounded down to
 // whole seconds, which the token carries).
-func (s *Service) newSession(ctx context.Context, u User) (string, error) {
+func (s *Service) newSession(ctx context.Context, u User, meta newSessionMeta) (string, error) {
 	now := s.now()
 	end := now.Add(s.ttl).Truncate(time.Second)
-	return s.store.createSession(ctx, u, end, now, s.idle)
+	return s.store.createSession(ctx, u, end, now, s.idle, meta)
 }
 
 // newUserRecord hashes password (waiting for a hash slot) for a new

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/auth/redistest"
 	"github.com/gatehouse-dev/gatehouse/config"
 )
@@ -31,7 +32,7 @@ func TestSessionLifecycle(t *testing.T) {
 		if u.Email != "ann@example.com" || !isUserID(u.ID) {
 			t.Fatalf("Register user = %+v, want normalised email and a user id", u)
 		}
-		if !e.svc.IsToken(tok) {
+		if !credential.IsToken(tok) {
 			t.Fatalf("IsToken(%q) = false for a token Register made", tok)
 		}
 		s := e.mustAuth(t, tok, u)
@@ -477,7 +478,7 @@ func TestDeleteUserSweepsRacingLogin(t *testing.T) {
 		e.rdb.AddHook(cmdHook{before: func(cmd redis.Cmder) error {
 			if cmd.Name() == "watch" && raced.CompareAndSwap(false, true) {
 				now := e.clock.Now()
-				tok, err := e.store.createSession(ctx, u, now.Add(time.Hour), now, 10*time.Minute)
+				tok, err := e.store.createSession(ctx, u, now.Add(time.Hour), now, 10*time.Minute, newSessionMeta{})
 				if err != nil {
 					return err
 				}

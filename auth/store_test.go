@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/auth/redistest"
 	"github.com/gatehouse-dev/gatehouse/config"
 )
@@ -141,14 +143,14 @@ func (e *testEnv) register(t testing.TB, email, password string) (User, string) 
 }
 
 // mustAuth asserts that tok is a live session of u.
-func (e *testEnv) mustAuth(t testing.TB, tok string, u User) Session {
+func (e *testEnv) mustAuth(t testing.TB, tok string, u User) credential.Identity {
 	t.Helper()
 	s, err := e.svc.Authenticate(context.Background(), tok)
 	if err != nil {
 		t.Fatalf("Authenticate: %v, want the session of %s", err, u.Email)
 	}
-	if s.User != u {
-		t.Fatalf("Authenticate user = %+v, want %+v", s.User, u)
+	if (User{ID: s.UserID, Email: s.Email}) != u {
+		t.Fatalf("Authenticate user = %+v, want %+v", s, u)
 	}
 	return s
 }
@@ -186,6 +188,15 @@ func (e *testEnv) dump(t testing.TB) []string {
 			for _, z := range zs {
 				parts = append(parts, z.Member.(string))
 			}
+			val = strings.Join(parts, ",")
+		case "hash":
+			var m map[string]string
+			m, err = e.rdb.HGetAll(ctx, k).Result()
+			var parts []string
+			for f, v := range m {
+				parts = append(parts, f+"="+strings.ReplaceAll(v, "\n", "|"))
+			}
+			slices.Sort(parts)
 			val = strings.Join(parts, ",")
 		case "none":
 			continue // expired while scanning

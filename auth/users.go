@@ -225,6 +225,21 @@ func (s *Store) replaceUserHash(ctx context.Context, rec *userRecord, hash strin
 	return err
 }
 
+// setUserHash stores hash as the password hash of rec's account if it
+// still has rec's id (ErrUserNotFound otherwise).
+func (s *Store) setUserHash(ctx context.Context, rec *userRecord, hash string) error {
+	return s.updateUser(ctx, "user_update", rec.Email, rec.ID, func(p redis.Pipeliner, key string, cur *userRecord) error {
+		next := *cur
+		next.Hash = hash
+		b, err := json.Marshal(&next)
+		if err != nil {
+			return err
+		}
+		p.Set(ctx, key, b, redis.KeepTTL)
+		return nil
+	})
+}
+
 // errUserChanged stops an update whose record is no longer the one read.
 var errUserChanged = errors.New("auth: account changed")
 

@@ -6,6 +6,7 @@
 package config
 
 import (
+	"crypto/ecdsa"
 	"time"
 )
 
@@ -117,6 +118,9 @@ type Upstream struct {
 	CAFile string `yaml:"ca_file"`
 	// InsecureSkipVerify turns off certificate checks (never in production).
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// Audience is the aud claim of the identity assertion sent to this
+	// upstream; "" means the upstream's name.
+	Audience string `yaml:"audience"`
 }
 
 // BuiltinEcho is the URL of the in-process echo backend.
@@ -139,7 +143,16 @@ type Route struct {
 	// Upstream names an entry of Upstreams; optional where exactly one
 	// upstream exists.
 	Upstream string `yaml:"upstream"`
+	// Groups, only on an authenticated rule: the user must be in at least
+	// one of them. Empty means any signed-in user.
+	Groups []string `yaml:"groups"`
+	// MFA, only on an authenticated rule: "required" means the session
+	// must have passed a second factor. "" means a password is enough.
+	MFA string `yaml:"mfa"`
 }
+
+// MFARequired is the one value of a route's mfa key.
+const MFARequired = "required"
 
 // Auth configures the gateway's own endpoints and account rules.
 type Auth struct {
@@ -168,6 +181,48 @@ type Auth struct {
 	// LoginFailureWindow; default 10 and 15m.
 	MaxLoginFailures   int      `yaml:"max_login_failures"`
 	LoginFailureWindow Duration `yaml:"login_failure_window"`
+	// MaxRegistrations per client address within LoginFailureWindow;
+	// default 100, 0 = no limit.
+	MaxRegistrations int `yaml:"max_registrations"`
+	// AccountPath is the HTML account page; default /account.
+	AccountPath string `yaml:"account_path"`
+	// Groups maps a group to its members: normalised emails, or
+	// "*@domain" for every address of that domain (not its subdomains).
+	// Merged with the groups the operator sets on accounts.
+	Groups map[string][]string `yaml:"groups"`
+	TOTP   TOTP                `yaml:"totp"`
+	// WebAuthn configures passkeys.
+	WebAuthn WebAuthn `yaml:"webauthn"`
+	Tokens   Tokens   `yaml:"tokens"`
+}
+
+// TOTP configures the time-based one-time password second factor.
+type TOTP struct {
+	// Issuer is shown in the authenticator app. Default Gatehouse.
+	Issuer string `yaml:"issuer"`
+	// EncryptionKeyFile holds 32 random bytes (raw or base64) under which
+	// TOTP secrets are stored AES-256-GCM encrypted. "" with a real Redis
+	// turns TOTP off; the embedded store makes an ephemeral key.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// EncryptionKey is the decoded key of EncryptionKeyFile, filled by
+	// Load; nil when no file is set.
+	EncryptionKey []byte `yaml:"-"`
+}
+
+// WebAuthn configures the relying party of passkeys.
+type WebAuthn struct {
+	// RPID is the relying party id; "" means the host of auth.public_url,
+	// else "localhost".
+	RPID string `yaml:"rp_id"`
+	// Origins a passkey ceremony may come from; empty means public_url's
+	// origin, else the request's own origin.
+	Origins []string `yaml:"origins"`
+}
+
+// Tokens configures API tokens.
+type Tokens struct {
+	// MaxTTL is the longest lifetime a token may be given. Default 8760h.
+	MaxTTL Duration `yaml:"max_ttl"`
 }
 
 // Registration modes.
@@ -194,6 +249,27 @@ type Session struct {
 type Identity struct {
 	UserIDHeader string `yaml:"user_id_header"` // default X-User-Id
 	EmailHeader  string `yaml:"email_header"`   // default X-User-Email; "" = not sent
+	// GroupsHeader carries the user's groups, sorted and comma-separated;
+	// default X-User-Groups, "" = not sent.
+	GroupsHeader string    `yaml:"groups_header"`
+	Assertion    Assertion `yaml:"assertion"`
+}
+
+// Assertion configures the signed identity assertion (an ES256 JWT) sent
+// to upstreams beside the identity headers.
+type Assertion struct {
+	// Header carries the assertion; "" = no assertion.
+	Header string `yaml:"header"`
+	// KeyFiles are PEM EC P-256 private keys: the first signs, all are
+	// published at /.well-known/jwks.json. Empty means an ephemeral key
+	// per process.
+	KeyFiles []string `yaml:"key_files"`
+	// Issuer is the iss claim; "" means auth.public_url, else "gatehouse".
+	Issuer string `yaml:"issuer"`
+	// TTL is the assertion's lifetime, 10s..10m. Default 60s.
+	TTL Duration `yaml:"ttl"`
+	// Keys are the parsed KeyFiles, in order, filled by Load.
+	Keys []*ecdsa.PrivateKey `yaml:"-"`
 }
 
 // CSRF configures cross-origin protection.
@@ -226,6 +302,10 @@ func Default() *Config {
 			PasswordMinLength:  8,
 			MaxLoginFailures:   10,
 			LoginFailureWindow: Duration(15 * time.Minute),
+			MaxRegistrations:   100,
+			AccountPath:        "/account",
+			TOTP:               TOTP{Issuer: "Gatehouse"},
+			Tokens:             Tokens{MaxTTL: Duration(8760 * time.Hour)},
 		},
 		Session: Session{
 			CookieName:     "gatehouse_session",
@@ -234,8 +314,9 @@ func Default() *Config {
 			TTL:            Duration(336 * time.Hour),
 			IdleTimeout:    Duration(24 * time.Hour),
 		},
-		Identity: Identity{UserIDHeader: "X-User-Id", EmailHeader: "X-User-Email"},
-		CSRF:     CSRF{ProtectUpstream: true},
+		Identity: Identity{UserIDHeader: "X-User-Id", EmailHeader: "X-User-Email", GroupsHeader: "X-User-Groups",
+			Assertion: Assertion{TTL: Duration(60 * time.Second)}},
+		CSRF: CSRF{ProtectUpstream: true},
 	}
 }
 

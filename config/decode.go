@@ -113,7 +113,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.Set(s)
 	case reflect.Map:
-		d.upstreams(n, v, path)
+		if v.Type().Elem() == upstreamType {
+			d.upstreams(n, v, path)
+			return
+		}
+		d.stringMap(n, v, path)
 	case reflect.String:
 		if s, ok := d.scalar(n, path, "a string", "!!str", "!!int", "!!float", "!!timestamp"); ok {
 			v.SetString(s)
@@ -251,6 +255,41 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		d.lines[kp] = k.Line
 		d.value(val, v.Field(idx), kp)
 	}
+}
+
+var upstreamType = reflect.TypeFor[Upstream]()
+
+// stringMap decodes a mapping with string keys (auth.groups), each value
+// decoded by its type.
+func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string) {
+	if isNull(n) {
+		v.SetZero()
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.at(n.Line, path, "must be a mapping, not %s", kindName(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := deref(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" || k.Value == "" {
+			d.at(k.Line, path, "keys must be non-empty strings, not %s", kindName(k))
+			continue
+		}
+		kp := join(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.at(k.Line, kp, "duplicate key (first on line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		d.lines[kp] = k.Line
+		e := reflect.New(v.Type().Elem()).Elem()
+		d.value(val, e, kp)
+		m.SetMapIndex(reflect.ValueOf(k.Value), e)
+	}
+	v.Set(m)
 }
 
 // upstreams decodes the upstreams mapping: each value is a URL string or a

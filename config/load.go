@@ -129,6 +129,7 @@ func parse(file string, data []byte, lookup func(string) (string, bool), fsys fi
 		d.value(root, reflect.ValueOf(cfg).Elem(), "")
 	}
 	d.secrets(cfg)
+	d.keyFiles(cfg)
 	d.upstreamDefaults(cfg)
 	for i := range cfg.Routes {
 		if cfg.Routes[i].Match == "" {

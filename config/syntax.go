@@ -50,7 +50,7 @@ func checkPath(p string) string {
 			return "must not contain control characters"
 		}
 	}
-	for _, bad := range []string{"%", `\`, ";", "#"} {
+	for _, bad := range []string{"%", `\`, ";", "#", "?"} {
 		if strings.Contains(p, bad) {
 			return fmt.Sprintf("must not contain %q", bad)
 		}

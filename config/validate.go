@@ -17,8 +17,11 @@ func (c *Config) Validate() error {
 	c.validateUpstreams(v)
 	c.validateRoutes(v)
 	c.validateAuth(v)
+	c.validateAccess(v)
+	c.validateAccount(v)
 	c.validateSession(v)
 	c.validateIdentity(v)
+	c.validateAssertion(v)
 	c.validateCSRF(v)
 	return v.err()
 }

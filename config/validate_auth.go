@@ -15,6 +15,7 @@ func (c *Config) validateAuth(v *collector) {
 		{"auth.register_path", a.RegisterPath},
 		{"auth.logout_path", a.LogoutPath},
 		{"auth.me_path", a.MePath},
+		{"auth.account_path", a.AccountPath},
 		{"auth.verify_path", a.VerifyPath},
 	}
 	verifyOK := checkPath(a.VerifyPath) == ""
@@ -116,39 +117,38 @@ func (c *Config) validateSession(v *collector) {
 		// every login would fail, and below a second a page would outlive
 		// its session before its assets load.
 		v.add("session.idle_timeout", "must be 0 (no idle limit) or at least 1s")
-	case s.TTL > 0 && s.IdleTimeout > s.TTL && c.idleTimeoutChosen():
-		v.add("session.idle_timeout", "must not exceed session.ttl (%s)", s.TTL)
 	}
-}
-
-// idleTimeoutChosen reports whether session.idle_timeout was set rather
-// than left at its default. A ttl below the default idle timeout ("ttl: 1h")
-// is a natural setting in which the absolute end simply comes first; only an
-// idle timeout someone wrote above the ttl is a mistake worth refusing.
-func (c *Config) idleTimeoutChosen() bool {
-	if _, ok := c.lines["session.idle_timeout"]; ok {
-		return true
-	}
-	return c.Session.IdleTimeout != Default().Session.IdleTimeout
+	// An idle timeout at or above the ttl is never an error: the ttl then
+	// alone decides ("ttl: 8h" with the default 24h idle timeout).
 }
 
 func (c *Config) validateIdentity(v *collector) {
 	id := c.Identity
-	userOK := false
 	if id.UserIDHeader == "" {
 		v.add("identity.user_id_header", "required")
-	} else if msg := checkIdentityHeader(id.UserIDHeader); msg != "" {
-		v.add("identity.user_id_header", "%s", msg)
-	} else {
-		userOK = true
 	}
-	if id.EmailHeader != "" {
-		if msg := checkIdentityHeader(id.EmailHeader); msg != "" {
-			v.add("identity.email_header", "%s", msg)
-		} else if userOK && foldHeaderName(id.EmailHeader) == foldHeaderName(id.UserIDHeader) {
-			// PHP, CGI and WSGI backends read X_User_Id as X-User-Id:
-			// two names that fold alike are one variable upstream.
-			v.add("identity.email_header", "must differ from identity.user_id_header")
+	// Every identity header must be a valid name, and no two may fold
+	// alike: PHP, CGI and WSGI backends read X_User_Id as X-User-Id, so two
+	// names that fold alike are one variable upstream.
+	headers := []struct{ key, name string }{
+		{"identity.user_id_header", id.UserIDHeader},
+		{"identity.email_header", id.EmailHeader},
+		{"identity.groups_header", id.GroupsHeader},
+		{"identity.assertion.header", id.Assertion.Header},
+	}
+	for i, h := range headers {
+		if h.name == "" {
+			continue
+		}
+		if msg := checkIdentityHeader(h.name); msg != "" {
+			v.add(h.key, "%s", msg)
+			continue
+		}
+		for _, o := range headers[:i] {
+			if o.name != "" && checkIdentityHeader(o.name) == "" && foldHeaderName(o.name) == foldHeaderName(h.name) {
+				v.add(h.key, "must differ from %s", o.key)
+				break
+			}
 		}
 	}
 }

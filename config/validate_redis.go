@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,14 +142,4 @@ func checkRedisURLOptions(u *url.URL) string {
 		}
 	}
 	return ""
-}
-
-// sortedKeys returns q's keys in order, for a stable first problem.
-func sortedKeys(q url.Values) []string {
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

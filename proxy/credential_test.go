@@ -15,57 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
 )
 
-const tokBob = "gh1.bob.9999999999.CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
-
-// TestCredential pins the one rule by which the gateway and the auth
-// endpoints (through auth.HandlerOptions.Credential) read a request's
-// session: the first non-empty session cookie, else the first Bearer value
-// with a gateway token's shape, and every distinct gateway token.
-func TestCredential(t *testing.T) {
-	isToken := func(s string) bool { return strings.HasPrefix(s, "gh1.") }
-	tests := []struct {
-		name       string
-		h          http.Header
-		token      string
-		fromCookie bool
-		all        []string
-	}{
-		{"none", http.Header{}, "", false, nil},
-		{"cookie", http.Header{"Cookie": {"a=1; gatehouse_session=" + tokAlice}}, tokAlice, true, []string{tokAlice}},
-		{"tossed empty cookie first", http.Header{"Cookie": {"gatehouse_session=; gatehouse_session=" + tokAlice}}, tokAlice, true, []string{tokAlice}},
-		{"tossed empty cookie line first", http.Header{"Cookie": {"gatehouse_session=", "gatehouse_session=" + tokAlice}}, tokAlice, true, []string{tokAlice}},
-		{"quoted cookie", http.Header{"Cookie": {`gatehouse_session="` + tokAlice + `"`}}, tokAlice, true, []string{tokAlice}},
-		{"two cookies", http.Header{"Cookie": {"gatehouse_session=" + tokAlice + "; gatehouse_session=" + tokBob}}, tokAlice, true, []string{tokAlice, tokBob}},
-		{"cookie not token-shaped", http.Header{"Cookie": {"gatehouse_session=junk"}}, "junk", true, nil},
-		{"only empty cookies", http.Header{"Cookie": {`gatehouse_session=; gatehouse_session=""`}}, "", false, nil},
-		{"bearer", http.Header{"Authorization": {"Bearer " + tokAlice}}, tokAlice, false, []string{tokAlice}},
-		{"bearer scheme case", http.Header{"Authorization": {"bEARER " + tokAlice}}, tokAlice, false, []string{tokAlice}},
-		{"foreign bearer first", http.Header{"Authorization": {"Bearer eyJ.x.y", "Bearer " + tokAlice}}, tokAlice, false, []string{tokAlice}},
-		{"basic first", http.Header{"Authorization": {"Basic dXNlcjpwdw==", "Bearer " + tokAlice}}, tokAlice, false, []string{tokAlice}},
-		{"several bearers", http.Header{"Authorization": {"Bearer " + tokAlice, "Bearer " + tokBob, "Bearer " + tokAlice}}, tokAlice, false, []string{tokAlice, tokBob}},
-		{"cookie wins, bearer listed", http.Header{"Cookie": {"gatehouse_session=" + tokBob}, "Authorization": {"Bearer " + tokAlice}}, tokBob, true, []string{tokBob, tokAlice}},
-		{"same token twice", http.Header{"Cookie": {"gatehouse_session=" + tokAlice}, "Authorization": {"Bearer " + tokAlice}}, tokAlice, true, []string{tokAlice}},
-		{"other cookie name", http.Header{"Cookie": {"gatehouse_session2=" + tokAlice}}, "", false, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			token, fromCookie, all := Credential(tc.h, "gatehouse_session", isToken)
-			if token != tc.token || fromCookie != tc.fromCookie || !slices.Equal(all, tc.all) {
-				t.Errorf("Credential = %q, %v, %q; want %q, %v, %q", token, fromCookie, all, tc.token, tc.fromCookie, tc.all)
-			}
-		})
-	}
-}
-
-// TestCredentialAllocs: the gateway reads the credential on every request
-// without allocating.
-func TestCredentialAllocs(t *testing.T) {
-	tg := newTestGateway(t, nil)
-	h := http.Header{"Cookie": {"theme=dark; gatehouse_session=" + tokAlice}, "Authorization": {"Bearer " + tokBob}}
-	if n := testing.AllocsPerRun(100, func() { tg.gw.credential(h) }); n != 0 {
-		t.Errorf("credential allocates %v times", n)
-	}
-}
+var tokBob = testToken("gh1.", "00000000000000000000000000000b0b", "D")
 
 // TestSeveralAuthorization: every Authorization value is looked at. A
 // gateway token behind a foreign one authenticates and is stripped, the

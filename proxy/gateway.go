@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
 )
@@ -22,14 +22,15 @@ const authTimeout = time.Second
 
 // Options are New's dependencies.
 type Options struct {
-	// Config is the validated configuration. The Gateway keeps it and
-	// never changes it.
+	// Config is the configuration, validated by config.Load; New checks
+	// nothing again.
 	Config *config.Config
 	// Auth resolves session tokens. Required.
 	Auth Authenticator
 	// Endpoints maps an exact clean path (the auth.* paths: login,
-	// register, logout, me) to the gateway's own handler for it. They are
-	// called with the per-request state in the context (see ClientIP).
+	// register, logout, me, account) to the gateway's own handler for it; a
+	// key ending in "/" serves every path below it. They are called with a
+	// credential.Info in the request's context (the client address).
 	Endpoints map[string]http.Handler
 	// Logger gets one line per request; nil discards.
 	Logger *slog.Logger
@@ -45,7 +46,6 @@ type Options struct {
 // policy, CSRF, authentication and forwarding. A Gateway is immutable; a
 // reload builds a new one and Closes the old.
 type Gateway struct {
-	cfg     *config.Config
 	routes  *Routes
 	auth    Authenticator
 	log     *slog.Logger
@@ -62,10 +62,11 @@ type Gateway struct {
 	trusted      trustedNets
 	userIDHeader string // canonical
 	emailHeader  string // canonical; "" = not sent
+	groupsHeader string // canonical; "" = not sent
 
-	cookieName  string
-	clearCookie string // Set-Cookie value that deletes a stale session cookie
+	cookie      credential.Cookie
 	loginPath   string
+	accountPath string
 	verifyPath  string
 	publicURL   string
 
@@ -81,46 +82,45 @@ type Gateway struct {
 	storeErrSuppressed atomic.Int64
 }
 
-// routeRT is a route's runtime: its label, policy, upstream and metrics.
+// routeRT is a route's runtime: its label, policy, what it asks of an
+// identity beyond a valid session, upstream and metrics.
 type routeRT struct {
 	index   int
 	name    string
 	policy  config.Policy
+	groups  []string // the user must be in one of them; nil = any
+	mfa     bool     // the session must have passed a second factor
 	up      *upstream
 	metrics *routeMetrics
 }
 
 type ownEndpoint struct {
-	path string
-	h    http.Handler
-	rt   routeRT
+	path   string
+	prefix bool // path ends in "/" and serves everything below it
+	h      http.Handler
+	rt     routeRT
 }
 
-// New builds a Gateway from opts. It compiles the route table, creates one
-// ReverseProxy (with its own transport) per upstream, and fails on a
-// configuration it cannot serve.
+// New builds a Gateway from opts: the route table, one ReverseProxy (with
+// its own transport) per upstream, and the header policy. The
+// configuration was validated by config.Load, so the only failures left are
+// those of building transports (an unreadable ca_file since).
 func New(opts Options) (*Gateway, error) {
 	cfg := opts.Config
-	if cfg == nil {
-		return nil, errors.New("proxy: no config")
+	if cfg == nil || opts.Auth == nil {
+		return nil, errors.New("proxy: New needs a config and an authenticator")
 	}
-	if opts.Auth == nil {
-		return nil, errors.New("proxy: no authenticator")
-	}
-	routes, err := NewRoutes(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
+	routes := NewRoutes(cfg)
 	g := &Gateway{
-		cfg:             cfg,
 		routes:          routes,
 		auth:            opts.Auth,
 		log:             opts.Logger,
 		metrics:         opts.Metrics,
 		upstreams:       make(map[string]*upstream, len(cfg.Upstreams)),
 		userIDHeader:    http.CanonicalHeaderKey(cfg.Identity.UserIDHeader),
-		cookieName:      cfg.Session.CookieName,
+		cookie:          credential.NewCookie(cfg.Session),
 		loginPath:       cfg.Auth.LoginPath,
+		accountPath:     cfg.Auth.AccountPath,
 		verifyPath:      cfg.Auth.VerifyPath,
 		publicURL:       strings.TrimSuffix(cfg.Auth.PublicURL, "/"),
 		protectUpstream: cfg.CSRF.ProtectUpstream,
@@ -134,31 +134,24 @@ func New(opts Options) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
-	if g.userIDHeader == "" {
-		return nil, errors.New("proxy: identity.user_id_header: required")
-	}
 	if cfg.Identity.EmailHeader != "" {
 		g.emailHeader = http.CanonicalHeaderKey(cfg.Identity.EmailHeader)
 	}
-	if g.cookieName == "" {
-		return nil, errors.New("proxy: session.cookie_name: required")
+	if cfg.Identity.GroupsHeader != "" {
+		g.groupsHeader = http.CanonicalHeaderKey(cfg.Identity.GroupsHeader)
 	}
-	if g.verifyPath != "" && !strings.HasPrefix(g.verifyPath, "/") {
-		return nil, errors.New("proxy: auth.verify_path: must start with \"/\"")
-	}
-	if g.headers, err = newHeaderPolicy(g.userIDHeader, g.emailHeader); err != nil {
+	var err error
+	if g.headers, err = newHeaderPolicy(g.userIDHeader, g.emailHeader, g.groupsHeader, cfg.Identity.Assertion.Header); err != nil {
 		return nil, fmt.Errorf("proxy: identity: %w", err)
 	}
 	if g.trusted, err = parseTrusted(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	for i, o := range cfg.CSRF.TrustedOrigins {
-		if err := g.csrf.AddTrustedOrigin(o); err != nil {
-			return nil, fmt.Errorf("proxy: csrf.trusted_origins[%d]: %w", i, err)
-		}
+	for _, o := range cfg.CSRF.TrustedOrigins {
+		// config.Validate checked each origin as AddTrustedOrigin does.
+		_ = g.csrf.AddTrustedOrigin(o)
 		g.trustedOrigins[o] = true
 	}
-	g.clearCookie = clearCookieValue(&cfg.Session)
 
 	for name, u := range cfg.Upstreams {
 		up, err := g.newUpstream(name, u)
@@ -169,47 +162,30 @@ func New(opts Options) (*Gateway, error) {
 		g.upstreams[name] = up
 	}
 	g.rts = make([]routeRT, routes.Len()+1)
-	for i := -1; i < routes.Len(); i++ {
-		var d Decision
-		if i < 0 {
-			d = Decision{Index: -1, Name: "default", Policy: routes.defaultPolicy, Upstream: routes.defaultUpstream}
-		} else {
-			ru := &routes.rules[i]
-			d = Decision{Index: i, Name: ru.name, Policy: ru.policy, Upstream: ru.upstream}
-		}
-		rt := routeRT{index: i, name: d.Name, policy: d.Policy, up: g.upstreams[d.Upstream]}
+	g.rts[0] = routeRT{index: -1, name: "default", policy: routes.defaultPolicy, up: g.upstreams[routes.defaultUpstream]}
+	for i := range routes.rules {
+		ru := &routes.rules[i]
+		g.rts[i+1] = routeRT{index: i, name: ru.name, policy: ru.policy, up: g.upstreams[ru.upstream],
+			groups: ru.route.Groups, mfa: ru.route.MFA == config.MFARequired}
+	}
+	for i := range g.rts {
+		rt := &g.rts[i]
 		rt.metrics = g.metrics.forRoute(rt.name, string(rt.policy))
-		g.rts[i+1] = rt
 	}
 	g.verify = routeRT{index: -2, name: "verify", policy: "none", metrics: g.metrics.forRoute("verify", "none")}
 	g.refused = routeRT{index: -2, name: "none", policy: "none", metrics: g.metrics.forRoute("none", "none")}
-	names := map[string]string{
-		cfg.Auth.LoginPath: "login", cfg.Auth.RegisterPath: "register",
-		cfg.Auth.LogoutPath: "logout", cfg.Auth.MePath: "me",
-	}
 	for path, h := range opts.Endpoints {
 		if h == nil {
 			continue
 		}
-		name := names[path]
+		name := endpointName(cfg, strings.TrimSuffix(path, "/"))
 		if name == "" {
 			name = "endpoint"
 		}
-		g.endpoints = append(g.endpoints, ownEndpoint{path: path, h: h,
+		g.endpoints = append(g.endpoints, ownEndpoint{path: path, prefix: strings.HasSuffix(path, "/"), h: h,
 			rt: routeRT{index: -2, name: name, policy: "none", metrics: g.metrics.forRoute(name, "none")}})
 	}
 	return g, nil
-}
-
-// clearCookieValue is the Set-Cookie that ends a stale session cookie on
-// the client: same name, path and domain as auth sets, Max-Age=0.
-func clearCookieValue(s *config.Session) string {
-	c := &http.Cookie{Name: s.CookieName, Value: "", Path: "/", Domain: s.CookieDomain,
-		MaxAge: -1, HttpOnly: true, Secure: s.CookieSecure, SameSite: http.SameSiteLaxMode}
-	if strings.EqualFold(s.CookieSameSite, "strict") {
-		c.SameSite = http.SameSiteStrictMode
-	}
-	return c.String()
 }
 
 // Close closes the idle upstream connections of this Gateway's transports.
@@ -221,8 +197,9 @@ func (g *Gateway) Close() {
 	}
 }
 
-// ServeHTTP runs the request pipeline (design notes, "The request
-// pipeline"). This is the hot path: one state allocation, one Request copy
+// ServeHTTP runs the request pipeline: path check, the gateway's own
+// endpoints, then the access decision (decide) and, when it allows,
+// forwarding. This is the hot path: one state allocation, one Request copy
 // for the context, at most one Authenticate call, no lock, no regexp and no
 // JSON outside error answers.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -243,18 +220,17 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	st.method = upperMethod(r.Method)
 	r.Method = st.method
 	st.route = &g.refused
-	st.clientIP, st.trustedPeer = g.trusted.clientAddr(r)
+	st.info.ClientIP, st.trustedPeer = g.trusted.clientAddr(r)
 
 	clean, err := CheckPath(r.URL)
 	if err != nil {
+		g.metrics.decision(decBadPath)
 		if g.verifyPath != "" && underPrefix(r.URL.Path, g.verifyPath) {
 			// Forward-auth answers only 200/401/403/503.
 			st.route = &g.verify
-			g.metrics.decision(decBadPath)
 			apierror.Write(w, apierror.Forbidden)
 			return
 		}
-		g.metrics.decision(decBadPath)
 		apierror.Write(w, apierror.BadPath)
 		return
 	}
@@ -273,20 +249,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		apierror.Write(w, apierror.MethodNotAllowed)
 		return
 	}
-	for i := range g.endpoints {
-		if ep := &g.endpoints[i]; ep.path == clean {
-			st.route = &ep.rt
-			ep.h.ServeHTTP(w, r)
-			return
-		}
-	}
-
-	d := g.routes.Match(st.method, clean)
-	rt := &g.rts[d.Index+1]
-	st.route, st.rule = rt, d.Index
-	if rt.policy == config.Deny || rt.up == nil {
-		g.metrics.decision(decForbidden)
-		apierror.Write(w, apierror.Forbidden)
+	if ep := g.endpoint(clean); ep != nil {
+		st.route = &ep.rt
+		ep.h.ServeHTTP(w, r)
 		return
 	}
 
@@ -299,84 +264,26 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 			delete(r.Header, "Upgrade")
 		}
 	}
-
-	token, fromCookie, gatewayBearer := g.credential(r.Header)
-	st.sessionCookie, st.bearerToken = fromCookie, gatewayBearer
-
-	if g.protectUpstream && st.sessionCookie && g.csrf.Check(r) != nil {
-		g.metrics.decision(decCrossOrigin)
-		apierror.Write(w, apierror.CrossOrigin)
-		return
-	}
-	// WebSocket upgrades are GETs, which CrossOriginProtection always
-	// passes, and browsers send cookies on them from any page: the Origin
-	// check is what stops cross-site WebSocket hijacking, so it holds
-	// whatever csrf.protect_upstream says.
-	if ws && !g.originAllowed(r) {
-		g.metrics.decision(decCrossOrigin)
-		apierror.Write(w, apierror.CrossOrigin)
-		return
-	}
-
-	if token != "" {
-		err := g.authenticate(st, token)
-		switch {
-		case err == nil:
-			st.authed = true
-		case rt.policy == config.Public:
-			// Public routes work without identity, store outage included.
-		case errors.Is(err, ErrNoSession):
-			if st.sessionCookie {
-				w.Header()["Set-Cookie"] = append(w.Header()["Set-Cookie"], g.clearCookie)
-			}
-			g.unauthenticated(w, r, st)
-			return
-		default:
-			g.metrics.decision(decStoreUnavailable)
-			apierror.Write(w, apierror.StoreUnavailable)
-			return
-		}
-	} else if rt.policy == config.Authenticated {
-		g.unauthenticated(w, r, st)
+	v := view{method: st.method, path: clean, query: r.URL.RawQuery, r: r, ws: ws, navigation: IsBrowserNavigation(r)}
+	out := g.decide(st, &v)
+	st.route, st.rule = out.route, out.rule
+	st.found, st.authed, st.id = out.found, out.authed, out.id
+	if out.result != decAllowed {
+		g.render(w, &v, &out)
 		return
 	}
 	g.metrics.decision(decAllowed)
-	rt.up.proxy.ServeHTTP(w, r)
+	out.route.up.proxy.ServeHTTP(w, r)
 }
 
-// credential returns the session token a request carries, read by the one
-// rule of Credential (package auth's endpoints use the same). fromCookie
-// and gatewayBearer say which were present, since both are stripped before
-// the request goes upstream. The stack buffer keeps the hot path free of
-// allocation: the gateway does not need the list of every token.
-func (g *Gateway) credential(h http.Header) (token string, fromCookie, gatewayBearer bool) {
-	var buf [2]string
-	token, fromCookie, gatewayBearer, _ = credential(h, g.cookieName, g.auth.IsToken, buf[:0])
-	return token, fromCookie, gatewayBearer
-}
-
-// authenticate asks the Authenticator once, bounded by authTimeout. A
-// token that does not have the gateway's shape costs no store access.
-// Anything but success or ErrNoSession counts as the store being
-// unreachable: fail closed, keep the cookie.
-func (g *Gateway) authenticate(st *reqState, token string) error {
-	if !g.auth.IsToken(token) {
-		return ErrNoSession
-	}
-	ctx, cancel := context.WithTimeout(st, authTimeout)
-	id, err := g.auth.Authenticate(ctx, token)
-	cancel()
-	if err != nil {
-		if errors.Is(err, ErrNoSession) {
-			return ErrNoSession
+// endpoint returns the gateway's own endpoint for a clean path, or nil.
+func (g *Gateway) endpoint(clean string) *ownEndpoint {
+	for i := range g.endpoints {
+		ep := &g.endpoints[i]
+		if ep.path == clean || ep.prefix && len(clean) > len(ep.path) && clean[:len(ep.path)] == ep.path {
+			return ep
 		}
-		g.logStoreError(st, err)
-		return ErrStoreUnavailable
 	}
-	if id.UserID == "" {
-		return ErrNoSession
-	}
-	st.id = id
 	return nil
 }
 
@@ -400,25 +307,6 @@ func (g *Gateway) logStoreError(ctx context.Context, err error) {
 	}
 	g.log.LogAttrs(ctx, slog.LevelWarn, "session store error",
 		slog.String("error", err.Error()), slog.Int64("suppressed", g.storeErrSuppressed.Swap(0)))
-}
-
-// unauthenticated answers a request that needs a session and has none: a
-// browser navigation goes to the sign-in page, anything else gets 401.
-func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request, st *reqState) {
-	g.metrics.decision(decUnauthenticated)
-	h := w.Header()
-	h["Cache-Control"] = noStore
-	if IsBrowserNavigation(r) {
-		target := (&url.URL{Path: st.clean}).EscapedPath()
-		if r.URL.RawQuery != "" {
-			target += "?" + r.URL.RawQuery
-		}
-		h["Location"] = []string{g.loginPath + "?rd=" + url.QueryEscape(target)}
-		w.WriteHeader(http.StatusFound)
-		return
-	}
-	h["Www-Authenticate"] = wwwAuthenticate
-	apierror.Write(w, apierror.Unauthenticated)
 }
 
 var (

@@ -15,7 +15,8 @@ const (
 	// only the gateway sets these.
 	hkIdentity
 	// hkReroute: a header that some servers and frameworks honour to
-	// change the method or path behind the gateway's back. Always removed.
+	// change the method, host or path behind the gateway's back. Always
+	// removed, even from a trusted proxy.
 	hkReroute
 	// hkForwarding: a header describing the client or the original
 	// request's address. Replaced for an untrusted peer; behind a trusted
@@ -44,7 +45,9 @@ var (
 		// trusted proxy, which passes a client's copies on unchanged.
 		"X-Forwarded-Groups", "X-Forwarded-Access-Token",
 		"X-Auth-Request-Groups", "X-Auth-Request-Access-Token",
-		"Remote-Groups", "Remote-Email", "Remote-Name", "X-Webauth-User",
+		"Remote-Groups", "Remote-Email", "Remote-Name",
+		// Grafana's auth proxy mode reads these as the signed-in user.
+		"X-Webauth-User", "X-Webauth-Email",
 	}
 	rerouteHeaders = []string{
 		"X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Prefix",
@@ -52,6 +55,11 @@ var (
 		// The forward-auth request headers: an upstream that is itself
 		// behind a forward-auth check must not be fed a forged original.
 		"X-Original-URI", "X-Original-Method", "X-Forwarded-Uri", "X-Forwarded-Method",
+		// Host and path overrides some frameworks and proxies honour in
+		// place of Host and the request line: an upstream would build
+		// links, pick a tenant or route by a host or path the gateway
+		// never matched.
+		"X-Host", "X-Original-Host", "X-Envoy-Original-Path",
 	}
 	forwardingHeaders = []string{
 		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
@@ -177,44 +185,6 @@ func headerHasToken(values []string, token string) bool {
 		}
 	}
 	return false
-}
-
-// stripCookie removes every cookie called name from h's Cookie headers,
-// keeping the others in order, and drops a Cookie line left empty.
-func stripCookie(h http.Header, name string) {
-	lines := h["Cookie"]
-	out := lines[:0]
-	for _, line := range lines {
-		if !strings.Contains(line, name) {
-			out = append(out, line)
-			continue
-		}
-		var b strings.Builder
-		rest := line
-		for rest != "" {
-			var part string
-			part, rest, _ = strings.Cut(rest, ";")
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
-			}
-			if k, _, _ := strings.Cut(part, "="); strings.TrimSpace(k) == name {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteString("; ")
-			}
-			b.WriteString(part)
-		}
-		if b.Len() > 0 {
-			out = append(out, b.String())
-		}
-	}
-	if len(out) == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = out
 }
 
 // IsBrowserNavigation reports whether r looks like a browser loading a page

@@ -13,45 +13,73 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/config"
 )
 
-// Test tokens. fakeAuth treats "gh1." prefixes as token-shaped.
+// Test tokens, of the real shapes (credential.Parse): the proxy decides by
+// shape before it asks the Authenticator.
+var (
+	tokAlice   = testToken(credential.SessionPrefix, aliceID, "A")
+	tokExpired = testToken(credential.SessionPrefix, "fedcba9876543210fedcba9876543210", "B")
+	// tokAliceAPI is an API token of alice's.
+	tokAliceAPI = testToken(credential.APITokenPrefix, aliceID, "C")
+)
+
 const (
-	tokAlice   = "gh1.alice.9999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	tokExpired = "gh1.expired.1.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
 	aliceID    = "0123456789abcdef0123456789abcdef"
 	aliceEmail = "alice@example.com"
 )
 
+// testToken builds a token of prefix's shape for userID, its secret the
+// letter c repeated.
+func testToken(prefix, userID, c string) string {
+	return prefix + userID + ".9999999999." + strings.Repeat(c, credential.SecretLen)
+}
+
 // fakeAuth is an in-memory Authenticator: a map of tokens, a switch that
 // makes the store unreachable, and a call counter.
 type fakeAuth struct {
-	sessions map[string]Identity
+	sessions map[string]credential.Identity
+	mu       sync.Mutex
 	down     atomic.Bool
 	calls    atomic.Int64
 }
 
 func newFakeAuth() *fakeAuth {
-	return &fakeAuth{sessions: map[string]Identity{tokAlice: {UserID: aliceID, Email: aliceEmail}}}
+	return &fakeAuth{sessions: map[string]credential.Identity{
+		tokAlice:    {UserID: aliceID, Email: aliceEmail, Method: credential.MethodPassword},
+		tokAliceAPI: {UserID: aliceID, Email: aliceEmail, Method: credential.MethodToken},
+	}}
 }
 
-func (f *fakeAuth) Authenticate(ctx context.Context, token string) (Identity, error) {
+func (f *fakeAuth) Authenticate(ctx context.Context, token string) (credential.Identity, error) {
 	f.calls.Add(1)
 	if _, ok := ctx.Deadline(); !ok {
-		return Identity{}, ErrStoreUnavailable // the gateway must bound the call
+		return credential.Identity{}, credential.ErrStoreUnavailable // the gateway must bound the call
 	}
 	if f.down.Load() {
-		return Identity{}, ErrStoreUnavailable
+		return credential.Identity{}, credential.ErrStoreUnavailable
 	}
+	f.mu.Lock()
 	id, ok := f.sessions[token]
+	f.mu.Unlock()
 	if !ok {
-		return Identity{}, ErrNoSession
+		return credential.Identity{}, credential.ErrNoSession
 	}
 	return id, nil
 }
 
-func (f *fakeAuth) IsToken(s string) bool { return strings.HasPrefix(s, "gh1.") }
+// set stores (or with a zero UserID removes) the identity of token.
+func (f *fakeAuth) set(token string, id credential.Identity) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id.UserID == "" {
+		delete(f.sessions, token)
+		return
+	}
+	f.sessions[token] = id
+}
 
 // seen is what the recording upstream received.
 type seen struct {

@@ -52,12 +52,12 @@ func (g *Gateway) finish(st *reqState, r *http.Request) {
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 		slog.String("route", route),
 		slog.Int("rule", st.rule),
-		slog.String("user_id", st.id.UserID),
-		slog.String("client_ip", st.clientIP),
+		slog.String("user_id", st.userID()),
+		slog.String("client_ip", st.info.ClientIP),
 		slog.Int64("bytes", st.w.bytes),
 	}
 	n := len(attrs)
-	if st.id.UserID == "" {
+	if st.userID() == "" {
 		// Drop user_id when unknown, keeping the order of the rest.
 		attrs[6], attrs[7], attrs[8] = attrs[7], attrs[8], slog.Attr{}
 		n--

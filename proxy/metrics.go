@@ -32,11 +32,12 @@ const (
 	decStoreUnavailable
 	decBadPath
 	decCrossOrigin
+	decMFARequired
 	numDecisions
 )
 
 var decisionNames = [numDecisions]string{
-	"allowed", "unauthenticated", "forbidden", "store_unavailable", "bad_path", "cross_origin",
+	"allowed", "unauthenticated", "forbidden", "store_unavailable", "bad_path", "cross_origin", "mfa_required",
 }
 
 // Upstream error kinds, the values of gatehouse_upstream_errors_total's

@@ -21,6 +21,7 @@ var (
 	errBackslash      = badPath("backslash")
 	errSemicolon      = badPath("semicolon")
 	errHash           = badPath("#")
+	errEncodedDelim   = badPath("encoded ? or #")
 	errControl        = badPath("control character")
 	errPercent        = badPath("% in decoded path")
 	errUTF8           = badPath("invalid UTF-8")
@@ -38,8 +39,9 @@ func badPath(reason string) error  { return &pathError{reason} }
 // exactly when it differs from the default encoding) and the decoded path
 // (u.Path) are checked, so that an encoding trick cannot make the gateway
 // and an upstream see different paths: dot segments, encoded separators
-// (%2F, %5C), an encoded % (%25), a backslash, ';', '#', control bytes and
-// invalid UTF-8 are refused. Repeated slashes are merged. An empty path
+// (%2F, %5C), an encoded % (%25), an encoded query or fragment delimiter
+// (%3F, %23), a backslash, ';', '#', control bytes and invalid UTF-8 are
+// refused. Repeated slashes are merged. An empty path
 // (absolute-form "http://host") is "/"; anything else not starting with
 // "/" ("*" of OPTIONS *) is refused.
 //
@@ -59,8 +61,10 @@ func CheckPath(u *url.URL) (clean string, err error) {
 }
 
 // checkRaw looks at the client's own encoding for what decoding hides: an
-// encoded separator makes a new segment only for the upstream, and an
-// encoded % would decode differently a second time.
+// encoded separator makes a new segment only for the upstream, an encoded
+// % would decode differently a second time, and an encoded ? or # ends the
+// path early for an upstream that decodes and splits the target again
+// ("/secret%3F" would be "/secret" there, past a deny rule for it).
 func checkRaw(raw string) error {
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
@@ -76,6 +80,8 @@ func checkRaw(raw string) error {
 				return errEncodedSep
 			case h == '2' && l == '5':
 				return errEncodedPercent
+			case h == '3' && l == 'f', h == '2' && l == '3':
+				return errEncodedDelim
 			}
 			i += 2
 			continue
@@ -88,7 +94,9 @@ func checkRaw(raw string) error {
 }
 
 // checkByte refuses the bytes that are never allowed in a path, raw or
-// decoded.
+// decoded. A '?' in a decoded path was written %3F (a literal one starts
+// the query), and net/url keeps no RawPath for the upper-case spelling, so
+// this is where that one is caught.
 func checkByte(c byte) error {
 	switch {
 	case c < 0x20 || c == 0x7f:
@@ -99,6 +107,8 @@ func checkByte(c byte) error {
 		return errSemicolon
 	case c == '#':
 		return errHash
+	case c == '?':
+		return errEncodedDelim
 	}
 	return nil
 }

@@ -124,6 +124,11 @@ func TestCheckPath(t *testing.T) {
 		{"encoded semicolon", "/a%3Bb", ""},
 		{"hash", "/a#b", ""},
 		{"encoded hash", "/a%23b", ""},
+		{"encoded hash end", "/a%23", ""},
+		{"encoded question", "/a%3Fb", ""},
+		{"encoded question lower", "/a%3fb", ""},
+		{"encoded question end", "/secret%3F", ""},
+		{"encoded question and query", "/secret%3F?x=1", ""},
 		{"nul", "/a%00", ""},
 		{"del", "/a%7F", ""},
 		{"tab", "/a%09", ""},
@@ -172,16 +177,18 @@ func TestCheckPathAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _, _ = CheckPath(u) }); n != 0 {
 		t.Errorf("CheckPath of a clean path allocates %v times, want 0", n)
 	}
-	bad, _ := url.ParseRequestURI("/a/%2e%2e/b")
-	if n := testing.AllocsPerRun(100, func() { _, _ = CheckPath(bad) }); n != 0 {
-		t.Errorf("CheckPath of a refused path allocates %v times, want 0", n)
+	for _, target := range []string{"/a/%2e%2e/b", "/secret%3F", "/secret%3f", "/a%23b"} {
+		bad, _ := url.ParseRequestURI(target)
+		if n := testing.AllocsPerRun(100, func() { _, _ = CheckPath(bad) }); n != 0 {
+			t.Errorf("CheckPath(%q), refused, allocates %v times, want 0", target, n)
+		}
 	}
 }
 
 // FuzzCheckPath: CheckPath never panics, and an accepted path is clean and
 // a fixed point.
 func FuzzCheckPath(f *testing.F) {
-	for _, s := range []string{"/", "/a/b", "//a//b", "/%2e%2e/", "/a%2fb", "/caf%C3%A9", "/a;b", "/%c0%af", "*", "/a/./b", "/%25", "/a\\b"} {
+	for _, s := range []string{"/", "/a/b", "//a//b", "/%2e%2e/", "/a%2fb", "/caf%C3%A9", "/a;b", "/%c0%af", "*", "/a/./b", "/%25", "/a\\b", "/a%3Fb", "/a%3f", "/a%23b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, target string) {
@@ -209,7 +216,7 @@ func FuzzCheckPath(f *testing.F) {
 		}
 		for i := 0; i < len(clean); i++ {
 			c := clean[i]
-			if c < 0x20 || c == 0x7f || c == '\\' || c == ';' || c == '#' || c == '%' {
+			if c < 0x20 || c == 0x7f || c == '\\' || c == ';' || c == '#' || c == '?' || c == '%' {
 				t.Fatalf("%q: clean %q has byte %#x", target, clean, c)
 			}
 		}

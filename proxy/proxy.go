@@ -7,39 +7,23 @@
 // It must never trust a client's identity headers, never forward a path other
 // than the one it matched, and never let a request through to an
 // authenticated route when the session store cannot be asked. It does not
-// import package auth: the command hands it an Authenticator.
+// import package auth: the command hands it an Authenticator, and what both
+// must agree on lives in package credential.
 package proxy
 
 import (
 	"context"
-	"errors"
+
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 )
 
-// Identity is the user a valid session belongs to.
-type Identity struct {
-	UserID string
-	Email  string
-}
-
-// Errors an Authenticator returns; the proxy branches on them with errors.Is.
-var (
-	// ErrNoSession: the token is malformed, unknown, expired or revoked.
-	ErrNoSession = errors.New("no valid session")
-	// ErrStoreUnavailable: the session store could not be asked in time.
-	// The request fails closed (503) and the client's cookie is kept.
-	ErrStoreUnavailable = errors.New("session store unavailable")
-)
-
-// Authenticator resolves session tokens. The command wires package auth's
-// service to it.
+// Authenticator resolves session and API tokens; package auth's Service is
+// one.
 type Authenticator interface {
-	// Authenticate returns the identity of the session token, refreshing
-	// its idle timer. It costs at most one store round trip, honours ctx's
-	// deadline, and returns ErrNoSession or ErrStoreUnavailable (possibly
-	// wrapped) on failure.
-	Authenticate(ctx context.Context, token string) (Identity, error)
-	// IsToken reports whether s has the shape of a gateway session token,
-	// without asking the store. An Authorization: Bearer value that is not
-	// one is left alone and forwarded.
-	IsToken(s string) bool
+	// Authenticate returns the identity of a token that has a gateway
+	// token's shape (credential.Parse), refreshing a session's idle timer.
+	// It costs at most one store round trip, honours ctx's deadline, and
+	// returns credential.ErrNoSession or credential.ErrStoreUnavailable
+	// (possibly wrapped) on failure.
+	Authenticate(ctx context.Context, token string) (credential.Identity, error)
 }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"net/http/httputil"
+
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 )
 
 // rewrite builds the outbound request. ReverseProxy calls it after removing
@@ -42,20 +44,15 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 		delete(h, "Upgrade")
 		delete(h, "Connection")
 	}
-	// Every cookie of the session's name goes, not only the one that was
-	// used: "NAME=; NAME=TOKEN" must not carry the token upstream.
-	stripCookie(h, g.cookieName)
-	if st.bearerToken {
-		g.stripBearer(h)
-	}
-
+	// No gateway token leaves the gateway: every cookie of the session's
+	// name ("NAME=; NAME=TOKEN" included), every token-shaped cookie of
+	// any name (a cookie renamed by a reload still holds live tokens), and
+	// every token-shaped Bearer.
+	credential.StripTokens(h, g.cookie.Name)
 	g.setForwarded(h, pr.In, st)
 
 	if st.authed {
-		h[g.userIDHeader] = []string{st.id.UserID}
-		if g.emailHeader != "" && st.id.Email != "" {
-			h[g.emailHeader] = []string{st.id.Email}
-		}
+		g.setIdentity(h, &st.id)
 	}
 }
 
@@ -94,7 +91,7 @@ func (g *Gateway) setForwarded(h http.Header, in *http.Request, st *reqState) {
 			h["X-Forwarded-Proto"] = protoHTTP
 		}
 	}
-	h["X-Real-Ip"] = []string{st.clientIP}
+	h["X-Real-Ip"] = []string{st.info.ClientIP}
 }
 
 var (
@@ -118,22 +115,4 @@ func joinComma(vs []string) string {
 		b = append(b, v...)
 	}
 	return string(b)
-}
-
-// stripBearer removes Authorization values that carry a gateway session
-// token; a foreign Bearer (an upstream's own API token) stays.
-func (g *Gateway) stripBearer(h http.Header) {
-	vs := h["Authorization"]
-	kept := vs[:0]
-	for _, v := range vs {
-		if bearerToken(v, g.auth.IsToken) != "" {
-			continue
-		}
-		kept = append(kept, v)
-	}
-	if len(kept) == 0 {
-		delete(h, "Authorization")
-		return
-	}
-	h["Authorization"] = kept
 }

@@ -51,69 +51,32 @@ type Decision struct {
 	Route config.Route
 }
 
-// NewRoutes compiles cfg's route table. It fails on what Validate should
-// already have refused (an unknown upstream, an ambiguous missing one, a
-// bad policy), so that a Config built in code cannot slip past.
-func NewRoutes(cfg *config.Config) (*Routes, error) {
+// NewRoutes compiles cfg's route table. cfg was validated by config.Load
+// (config.Validate), which is the one place that refuses a bad route.
+func NewRoutes(cfg *config.Config) *Routes {
 	single := ""
 	if len(cfg.Upstreams) == 1 {
 		for name := range cfg.Upstreams {
 			single = name
 		}
 	}
-	rs := &Routes{defaultPolicy: cfg.DefaultPolicy, defaultUpstream: single}
-	switch cfg.DefaultPolicy {
-	case config.Deny:
-	case config.Public, config.Authenticated:
-		if single == "" {
-			return nil, fmt.Errorf("default_policy: %s needs exactly one upstream", cfg.DefaultPolicy)
-		}
-	default:
-		return nil, fmt.Errorf("default_policy: unknown policy %q", cfg.DefaultPolicy)
+	rs := &Routes{defaultPolicy: cfg.DefaultPolicy}
+	if cfg.DefaultPolicy != config.Deny {
+		rs.defaultUpstream = single
 	}
 	for i, r := range cfg.Routes {
-		ru := rule{route: r, path: r.Path, policy: r.Policy, name: r.Name, upstream: r.Upstream}
+		ru := rule{route: r, path: r.Path, policy: r.Policy, name: r.Name, upstream: r.Upstream,
+			exact: r.Match == config.MatchExact}
 		if ru.name == "" {
 			ru.name = strconv.Itoa(i)
 		}
-		if !strings.HasPrefix(r.Path, "/") {
-			return nil, fmt.Errorf("routes[%d].path: must start with \"/\"", i)
-		}
-		if clean, err := checkDecoded(r.Path); err != nil || clean != r.Path {
-			// A rule that no clean path can ever equal would silently
-			// never match (or match something else than it says).
-			return nil, fmt.Errorf("routes[%d].path: not a clean path", i)
-		}
-		switch r.Match {
-		case "", config.MatchPrefix:
-		case config.MatchExact:
-			ru.exact = true
-		default:
-			return nil, fmt.Errorf("routes[%d].match: unknown match %q", i, r.Match)
-		}
-		switch r.Policy {
-		case config.Public, config.Authenticated, config.Deny:
-		default:
-			return nil, fmt.Errorf("routes[%d].policy: unknown policy %q", i, r.Policy)
-		}
 		if ru.upstream == "" {
 			ru.upstream = single
-		}
-		if ru.upstream == "" && r.Policy != config.Deny {
-			return nil, fmt.Errorf("routes[%d].upstream: required with more than one upstream", i)
-		}
-		if ru.upstream != "" {
-			if _, ok := cfg.Upstreams[ru.upstream]; !ok {
-				return nil, fmt.Errorf("routes[%d].upstream: unknown upstream %q", i, ru.upstream)
-			}
 		}
 		if len(r.Methods) > 0 {
 			seen := map[string]bool{}
 			for _, m := range r.Methods {
 				m = strings.ToUpper(strings.TrimSpace(m))
-				if m == "" {
-					return nil, fmt.Errorf("routes[%d].methods: empty method", i)
-				}
 				seen[m] = true
 				if m == "GET" {
 					seen["HEAD"] = true
@@ -126,12 +89,9 @@ func NewRoutes(cfg *config.Config) (*Routes, error) {
 		}
 		rs.rules = append(rs.rules, ru)
 	}
-	return rs, nil
+	return rs
 }
 
-// Match returns the first rule whose path and methods match, else the
-// default. method must already be upper-case and cleanPath the result of
-// CheckPath. It allocates nothing.
 func (rs *Routes) Match(method, cleanPath string) Decision {
 	for i := range rs.rules {
 		ru := &rs.rules[i]
@@ -180,10 +140,7 @@ func (ru *rule) matchMethod(m string) bool {
 // A refused path is an answer, not an error: the error is for a
 // configuration the gateway could not run.
 func Explain(cfg *config.Config, method, rawURL string) (string, error) {
-	rs, err := NewRoutes(cfg)
-	if err != nil {
-		return "", err
-	}
+	rs := NewRoutes(cfg)
 	method = strings.ToUpper(method)
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -228,8 +185,15 @@ func Explain(cfg *config.Config, method, rawURL string) (string, error) {
 		// A denied request goes nowhere, as `check` prints it too.
 		up = "-"
 	}
-	return fmt.Sprintf("rule %d name=%s path=%s match=%s methods=%s policy=%s upstream=%s",
-		d.Index, ru.name, ru.path, match, methods, ru.policy, up), nil
+	line := fmt.Sprintf("rule %d name=%s path=%s match=%s methods=%s policy=%s upstream=%s",
+		d.Index, ru.name, ru.path, match, methods, ru.policy, up)
+	if len(ru.route.Groups) > 0 {
+		line += " groups=" + strings.Join(ru.route.Groups, ",")
+	}
+	if ru.route.MFA != "" {
+		line += " mfa=" + ru.route.MFA
+	}
+	return line, nil
 }
 
 // endpointName names the gateway's own endpoint at clean, or "".
@@ -244,8 +208,10 @@ func endpointName(cfg *config.Config, clean string) string {
 		return "register"
 	case clean == a.LogoutPath:
 		return "logout"
-	case clean == a.MePath:
+	case clean == a.MePath || underPrefix(clean, a.MePath+"/"):
 		return "me"
+	case clean == a.AccountPath || underPrefix(clean, a.AccountPath+"/"):
+		return "account"
 	}
 	return ""
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/auth/credential"
 )
 
 // reqState is everything the gateway knows about one request. It is
@@ -24,19 +26,14 @@ type reqState struct {
 	route  *routeRT
 	rule   int // matched rule index; -1 default; -2 none (own endpoint, refused early)
 
-	clientIP    string
+	// info carries the client address to the gateway's own endpoints and
+	// the user id they proved back to the log line.
+	info        credential.Info
 	trustedPeer bool
 
-	id     Identity
+	found  credential.Found
+	id     credential.Identity
 	authed bool // id is valid and goes upstream
-
-	// bearerToken: the Authorization header carried a gateway token, which
-	// must not reach the upstream.
-	bearerToken bool
-	// sessionCookie: a non-empty session cookie is present, so the CSRF
-	// check applies and it, not a Bearer, is the credential. (Rewrite
-	// strips every cookie of that name whatever this says.)
-	sessionCookie bool
 }
 
 type stateKey struct{}
@@ -45,10 +42,22 @@ type stateKey struct{}
 // other key, so that context.WithTimeout on it still finds the server's
 // cancelCtx and starts no goroutine.
 func (st *reqState) Value(key any) any {
-	if _, ok := key.(stateKey); ok {
+	switch key {
+	case stateKey{}:
 		return st
+	case credential.InfoKey:
+		return &st.info
 	}
 	return st.Context.Value(key)
+}
+
+// userID is the user of the request's log line: the session's, or the one
+// a gateway endpoint proved.
+func (st *reqState) userID() string {
+	if st.id.UserID != "" {
+		return st.id.UserID
+	}
+	return st.info.UserID
 }
 
 func stateFrom(ctx context.Context) *reqState {

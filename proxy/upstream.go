@@ -69,7 +69,8 @@ func (g *Gateway) newUpstream(name string, cu config.Upstream) (*upstream, error
 		if err != nil {
 			return nil, err
 		}
-		up.transport, rt = t, t
+		up.transport = t
+		rt = newInformationalGuard(t, g.cookie.Name)
 	}
 	up.proxy = &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { g.rewrite(up, pr) },

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,13 +17,14 @@ type original struct {
 	proto  string
 }
 
-// serveVerify is the forward-auth endpoint (CONTRACT "Forward-auth"). It
-// answers exactly 200, 401, 403 or 503 (nginx turns a 3xx into a 500),
-// except a 302 to the sign-in page that ?redirect=1 asks for on a browser
-// navigation. It believes the X-Forwarded-*/X-Original-* headers from any
-// caller: the endpoint must only be reachable by the proxy in front. The
-// original request gets the CSRF check of a proxied one: an allowed answer
-// lets it through to the upstream, whose state it may change.
+// serveVerify is the forward-auth endpoint. It works out the original
+// request from the headers of the proxy in front and has it decided exactly
+// like a proxied one (decide); render answers 200 with the identity
+// headers, 401, 403 or 503. It believes the X-Forwarded-*/X-Original-*
+// headers from any caller: the endpoint must only be reachable by the
+// proxy in front. The original request gets the CSRF check of a proxied
+// one: an allowed answer lets it through to the upstream, whose state it
+// may change.
 func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqState) {
 	w.Header()["Cache-Control"] = noStore
 	o, ok := g.originalRequest(r, st)
@@ -39,76 +39,37 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 		apierror.Write(w, apierror.Forbidden)
 		return
 	}
-	d := g.routes.Match(o.method, clean)
-	rt := &g.rts[d.Index+1]
-	st.rule = d.Index
-	if rt.policy == config.Deny {
-		g.metrics.decision(decForbidden)
-		apierror.Write(w, apierror.Forbidden)
-		return
+	// The CSRF check judges the original method and host with the Origin
+	// and Sec-Fetch-Site headers the proxy passed along from the browser:
+	// with the verify request's own, a cross-site POST would look like a
+	// same-origin GET.
+	or := r
+	if o.method != r.Method || o.host != r.Host {
+		c := *r // shallow: the check reads the method, host and headers
+		c.Method, c.Host = o.method, o.host
+		or = &c
 	}
-
-	token, fromCookie, _ := g.credential(r.Header)
-	if g.protectUpstream && fromCookie && !g.sameOriginal(r, o) {
-		// 403 forbidden, not cross_origin: forward-auth answers only
-		// 200/401/403/503, and nginx shows its own page for the 403.
-		g.metrics.decision(decCrossOrigin)
-		apierror.Write(w, apierror.Forbidden)
-		return
-	}
-	if token != "" {
-		err := g.authenticate(st, token)
-		switch {
-		case err == nil:
-			st.authed = true
-			h := w.Header()
-			h[g.userIDHeader] = []string{st.id.UserID}
-			if g.emailHeader != "" && st.id.Email != "" {
-				h[g.emailHeader] = []string{st.id.Email}
-			}
-		case rt.policy == config.Public:
-		case errors.Is(err, ErrNoSession):
-			if fromCookie {
-				w.Header()["Set-Cookie"] = append(w.Header()["Set-Cookie"], g.clearCookie)
-			}
-			g.verifyUnauthenticated(w, r, o, clean)
-			return
-		default:
-			g.metrics.decision(decStoreUnavailable)
-			apierror.Write(w, apierror.StoreUnavailable)
-			return
-		}
-	} else if rt.policy == config.Authenticated {
-		g.verifyUnauthenticated(w, r, o, clean)
-		return
-	}
-	g.metrics.decision(decAllowed)
-	w.Header()["Content-Length"] = zeroLength
-	w.WriteHeader(http.StatusOK)
+	v := view{method: o.method, path: clean, query: o.uri.RawQuery, r: or, ws: isWebSocketUpgrade(r.Header),
+		navigation:  r.URL.Query().Get("redirect") == "1" && isNavigation(o.method, r.Header),
+		forwardAuth: true, scheme: o.proto, host: o.host}
+	out := g.decide(st, &v)
+	st.rule, st.found, st.authed, st.id = out.rule, out.found, out.authed, out.id
+	g.render(w, &v, &out)
 }
 
 var zeroLength = []string{"0"}
-
-// sameOriginal reports whether the original request o passes the CSRF
-// check of a proxied request: http.CrossOriginProtection judges it with
-// the original method and host and the Origin and Sec-Fetch-Site headers
-// that the proxy in front passed along from the browser. The verify
-// request's own method and host are the proxy's, not the browser's: with
-// them a cross-site POST would look like a same-origin GET.
-func (g *Gateway) sameOriginal(r *http.Request, o original) bool {
-	switch o.method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return true // CrossOriginProtection passes them; skip the copy
-	}
-	or := *r
-	or.Method, or.Host = o.method, o.host
-	return g.csrf.Check(&or) == nil
-}
 
 // originalRequest works out the request being asked about, in the
 // contract's order of sources. ok is false for a URI that does not parse.
 func (g *Gateway) originalRequest(r *http.Request, st *reqState) (original, bool) {
 	h := r.Header
+	// Two lines of one of these let the client choose the request judged
+	// when the proxy in front appends to a header instead of replacing it.
+	for _, k := range originalHeaders {
+		if len(h[k]) > 1 {
+			return original{}, false
+		}
+	}
 	o := original{host: r.Host, proto: "http"}
 	if r.TLS != nil {
 		o.proto = "https"
@@ -186,6 +147,10 @@ func (g *Gateway) originalRequest(r *http.Request, st *reqState) (original, bool
 	return o, true
 }
 
+// originalHeaders are the headers that name the original request.
+var originalHeaders = [...]string{"X-Forwarded-Method", "X-Forwarded-Uri", "X-Forwarded-Host",
+	"X-Original-Uri", "X-Original-Url", "X-Original-Method"}
+
 // stripRedirectParam removes the gateway's own redirect=1 from a verify
 // request's query in Envoy mode, where the rest is the original's query.
 func stripRedirectParam(q string) string {
@@ -227,23 +192,4 @@ func first(h http.Header, key string) string {
 		return strings.TrimSpace(v[0])
 	}
 	return ""
-}
-
-// verifyUnauthenticated answers 401, or with ?redirect=1 and a browser
-// navigation 302 to the sign-in page with the original absolute URL as rd
-// (Traefik and Caddy pass that answer on to the browser).
-func (g *Gateway) verifyUnauthenticated(w http.ResponseWriter, r *http.Request, o original, clean string) {
-	g.metrics.decision(decUnauthenticated)
-	q := r.URL.Query()
-	if q.Get("redirect") == "1" && isNavigation(o.method, r.Header) {
-		target := o.proto + "://" + o.host + (&url.URL{Path: clean}).EscapedPath()
-		if o.uri.RawQuery != "" {
-			target += "?" + o.uri.RawQuery
-		}
-		w.Header()["Location"] = []string{g.publicURL + g.loginPath + "?rd=" + url.QueryEscape(target)}
-		w.WriteHeader(http.StatusFound)
-		return
-	}
-	w.Header()["Www-Authenticate"] = wwwAuthenticate
-	apierror.Write(w, apierror.Unauthenticated)
 }

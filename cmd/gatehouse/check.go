@@ -11,8 +11,9 @@ import (
 // only sets the exit code.
 var errReported = errors.New("configuration is invalid")
 
-// check validates the file: a summary on stdout, or every problem on stderr
-// as FILE:LINE: field.path: what is wrong.
+// check validates the file: a summary on stdout and a "warning: " line on
+// stderr for each of cfg.Warnings (still exit 0), or every problem on
+// stderr as FILE:LINE: field.path: what is wrong.
 func check(e env, path string) error {
 	cfg, err := e.loadConfig(path)
 	if err != nil {
@@ -20,6 +21,9 @@ func check(e env, path string) error {
 		return errReported
 	}
 	fmt.Fprint(e.stdout, cfg.Summary())
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(e.stderr, "warning: "+w)
+	}
 	return nil
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -159,8 +158,11 @@ func serve(ctx context.Context, e env, path string) error {
 	// Readiness turns 503 first, so load balancers stop sending, then the
 	// listeners close and in-flight requests drain within shutdown_timeout.
 	a.shuttingDown.Store(true)
-	logger.Info("shutting down", "timeout", time.Duration(cfg.ShutdownTimeout).String())
-	drainCtx, cancel := context.WithTimeout(context.Background(), time.Duration(a.current.Load().cfg.ShutdownTimeout))
+	// The drain is bounded by the timeout of the configuration in force
+	// now, which a reload may have changed since start.
+	timeout := time.Duration(a.current.Load().cfg.ShutdownTimeout)
+	logger.Info("shutting down", "timeout", timeout.String())
+	drainCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	// One at a time, public first: the admin listener keeps answering
 	// /readyz 503 (rather than refusing connections) while requests drain.
@@ -186,10 +188,10 @@ func (a *app) build(cfg *config.Config) (*gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	endpoints := auth.NewHandlers(cfg, svc, auth.HandlerOptions{Credential: proxy.CredentialFunc(cfg.Session.CookieName, svc.IsToken), ClientIP: proxy.ClientIP, SetUserID: proxy.SetUserID, Logger: a.logger})
+	endpoints := auth.NewHandlers(cfg, svc, auth.HandlerOptions{Logger: a.logger})
 	h, err := proxy.New(proxy.Options{
 		Config:    cfg,
-		Auth:      authenticator{svc},
+		Auth:      svc,
 		Endpoints: endpoints,
 		Logger:    a.logger,
 		Metrics:   a.metrics.proxy,
@@ -229,22 +231,3 @@ func (a *app) probeStore(ctx context.Context) {
 		}
 	}
 }
-
-// authenticator adapts the auth service to the proxy's seam, translating
-// its sentinel errors.
-type authenticator struct{ svc *auth.Service }
-
-func (a authenticator) Authenticate(ctx context.Context, token string) (proxy.Identity, error) {
-	s, err := a.svc.Authenticate(ctx, token)
-	switch {
-	case err == nil:
-		return proxy.Identity{UserID: s.User.ID, Email: s.User.Email}, nil
-	case errors.Is(err, auth.ErrSessionNotFound):
-		return proxy.Identity{}, proxy.ErrNoSession
-	default:
-		// Anything else, ErrStoreUnavailable included, fails closed.
-		return proxy.Identity{}, fmt.Errorf("%w: %w", proxy.ErrStoreUnavailable, err)
-	}
-}
-
-func (a authenticator) IsToken(s string) bool { return a.svc.IsToken(s) }

@@ -36,6 +36,10 @@ const (
 	UpstreamTimeout      Code = "upstream_timeout"
 	StoreUnavailable     Code = "store_unavailable"
 	InternalError        Code = "internal_error"
+	NotFound             Code = "not_found"
+	Conflict             Code = "conflict"
+	InvalidCode          Code = "invalid_code"
+	MFARequired          Code = "mfa_required"
 )
 
 // entry is a code's status and its default detail.
@@ -63,6 +67,10 @@ var entries = map[Code]entry{
 	UpstreamTimeout:      {http.StatusGatewayTimeout, "The upstream service did not answer in time."},
 	StoreUnavailable:     {http.StatusServiceUnavailable, "The session store is unavailable; try again shortly."},
 	InternalError:        {http.StatusInternalServerError, "An internal error occurred."},
+	NotFound:             {http.StatusNotFound, "No such resource."},
+	Conflict:             {http.StatusConflict, "The request conflicts with the current state."},
+	InvalidCode:          {http.StatusBadRequest, "The code is not valid."},
+	MFARequired:          {http.StatusForbidden, "This resource requires a second factor."},
 }
 
 // bodies holds each code's pre-rendered body, so that answering an error on

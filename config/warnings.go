@@ -1,0 +1,149 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// otherMethods stands for every method no route names: only routes without
+// a methods list match it.
+const otherMethods = ""
+
+// Warnings returns what `gatehouse check` warns about in a configuration
+// that is valid but probably not what was meant, one message per problem
+// ("FILE:LINE: routes[2].path: ..." when the file is known). Today that is
+// a deny or authenticated rule whose path ends in "/" while the same path
+// without it is decided by a weaker rule or default_policy: "/admin/" deny
+// does not cover "/admin", which many frameworks serve as the same page, so
+// a "/" public rule would serve it to anyone. Deny is stronger than
+// authenticated, which is stronger than public. It only reads c.
+func (c *Config) Warnings() []string {
+	methods := c.namedMethods()
+	var out []string
+	for i, r := range c.Routes {
+		if strength(r.Policy) <= strength(Public) || len(r.Path) < 2 || !strings.HasSuffix(r.Path, "/") {
+			continue
+		}
+		bare := strings.TrimSuffix(r.Path, "/")
+		var weakerFor []string
+		applies := 0
+		by := -2 // the rule (or -1, default_policy) that decides bare most weakly
+		for _, m := range methods {
+			if !routeHasMethod(r, m) || c.decide(m, r.Path) != i {
+				// Not this rule's own path for m: a rule above decides it,
+				// which is another matter.
+				continue
+			}
+			applies++
+			j := c.decide(m, bare)
+			if strength(c.policyOf(j)) >= strength(r.Policy) {
+				continue
+			}
+			weakerFor = append(weakerFor, m)
+			if by == -2 || strength(c.policyOf(j)) < strength(c.policyOf(by)) {
+				by = j
+			}
+		}
+		if len(weakerFor) == 0 {
+			continue
+		}
+		who := "default_policy"
+		if by >= 0 {
+			who = fmt.Sprintf("routes[%d]", by)
+		}
+		forMethods := ""
+		if len(weakerFor) < applies {
+			forMethods = " for " + methodList(weakerFor)
+		}
+		hint := fmt.Sprintf("path %q (prefix) covers both", bare)
+		if r.MatchMode() == MatchExact {
+			hint = fmt.Sprintf("add an exact rule for %q if it is the same page", bare)
+		}
+		field := fmt.Sprintf("routes[%d].path", i)
+		msg := fmt.Sprintf("%s: %q (%s) does not cover %q, which %s decides%s (%s); %s",
+			field, r.Path, r.Policy, bare, who, forMethods, c.policyOf(by), hint)
+		if c.File != "" {
+			if l := lineOf(c.lines, field); l > 0 {
+				msg = fmt.Sprintf("%s:%d: %s", c.File, l, msg)
+			}
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// strength orders policies: public 0, authenticated 1, deny 2.
+func strength(p Policy) int {
+	switch p {
+	case Deny:
+		return 2
+	case Authenticated:
+		return 1
+	}
+	return 0
+}
+
+// namedMethods is every method some route names (HEAD with GET, which
+// covers it), then otherMethods.
+func (c *Config) namedMethods() []string {
+	var ms []string
+	for _, r := range c.Routes {
+		for _, m := range r.UpperMethods() {
+			if !slices.Contains(ms, m) {
+				ms = append(ms, m)
+			}
+			if m == "GET" && !slices.Contains(ms, "HEAD") {
+				ms = append(ms, "HEAD")
+			}
+		}
+	}
+	slices.Sort(ms)
+	return append(ms, otherMethods)
+}
+
+// routeHasMethod reports whether r matches method m (GET covers HEAD).
+func routeHasMethod(r Route, m string) bool {
+	ms := r.UpperMethods()
+	if ms == nil {
+		return true
+	}
+	return m != otherMethods && (slices.Contains(ms, m) || (m == "HEAD" && slices.Contains(ms, "GET")))
+}
+
+// decide returns the index of the first route matching method m and the
+// clean path p, or -1 when default_policy decides, as the gateway matches.
+func (c *Config) decide(m, p string) int {
+	for i, r := range c.Routes {
+		if !routeHasMethod(r, m) {
+			continue
+		}
+		if r.MatchMode() == MatchExact {
+			if p == r.Path {
+				return i
+			}
+		} else if underPath(p, r.Path) {
+			return i
+		}
+	}
+	return -1
+}
+
+// policyOf is route i's policy, or default_policy for -1.
+func (c *Config) policyOf(i int) Policy {
+	if i < 0 {
+		return c.DefaultPolicy
+	}
+	return c.Routes[i].Policy
+}
+
+func methodList(ms []string) string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		if m == otherMethods {
+			m = "other methods"
+		}
+		out[i] = m
+	}
+	return strings.Join(out, ", ")
+}

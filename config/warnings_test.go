@@ -1,0 +1,84 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestWarningsTrailingSlash: a deny or authenticated rule for "/x/" warns
+// when "/x" itself falls to a weaker rule or default_policy, and only then.
+func TestWarningsTrailingSlash(t *testing.T) {
+	type rt = Route
+	tests := []struct {
+		name   string
+		routes []Route
+		def    Policy
+		want   []string // substrings of the one warning; nil = none
+	}{
+		{"deny over public root", []rt{{Path: "/admin/", Policy: Deny}, {Path: "/", Policy: Public}}, Deny,
+			[]string{`routes[0].path: "/admin/" (deny) does not cover "/admin", which routes[1] decides (public)`}},
+		{"deny over authenticated root", []rt{{Path: "/admin/", Policy: Deny}, {Path: "/", Policy: Authenticated}}, Deny,
+			[]string{`which routes[1] decides (authenticated)`}},
+		{"authenticated over public default", []rt{{Path: "/app/", Policy: Authenticated}}, Public,
+			[]string{`routes[0].path: "/app/" (authenticated) does not cover "/app", which default_policy decides (public)`}},
+		{"deny over authenticated default", []rt{{Path: "/admin/", Policy: Deny}}, Authenticated,
+			[]string{`default_policy decides (authenticated)`}},
+		{"exact rule", []rt{{Path: "/admin/", Match: MatchExact, Policy: Deny}, {Path: "/", Policy: Public}}, Deny,
+			[]string{`"/admin/" (deny) does not cover "/admin"`}},
+		{"deep path", []rt{{Path: "/a/b/", Policy: Deny}, {Path: "/a", Policy: Public}}, Deny,
+			[]string{`does not cover "/a/b", which routes[1] decides (public)`}},
+		{"weaker for some methods", []rt{
+			{Path: "/admin/", Policy: Deny}, {Path: "/admin", Match: MatchExact, Methods: []string{"get"}, Policy: Public}, {Path: "/", Policy: Deny},
+		}, Deny, []string{`which routes[1] decides for GET, HEAD (public)`}},
+		{"method-limited rule", []rt{{Path: "/admin/", Methods: []string{"POST"}, Policy: Deny}, {Path: "/", Policy: Public}}, Deny,
+			[]string{`"/admin/" (deny) does not cover "/admin", which routes[1] decides (public)`}},
+
+		{"bare path covered above", []rt{{Path: "/admin", Match: MatchExact, Policy: Deny}, {Path: "/admin/", Policy: Deny}, {Path: "/", Policy: Public}}, Deny, nil},
+		{"bare path covered below", []rt{{Path: "/admin/", Policy: Deny}, {Path: "/admin", Policy: Deny}, {Path: "/", Policy: Public}}, Deny, nil},
+		{"same strength", []rt{{Path: "/app/", Policy: Authenticated}, {Path: "/", Policy: Authenticated}}, Deny, nil},
+		{"stronger default", []rt{{Path: "/app/", Policy: Authenticated}}, Deny, nil},
+		{"authenticated bare under deny", []rt{{Path: "/app/", Policy: Authenticated}, {Path: "/", Policy: Deny}}, Public, nil},
+		{"public rule", []rt{{Path: "/public/", Policy: Public}}, Deny, nil},
+		{"no trailing slash", []rt{{Path: "/admin", Policy: Deny}, {Path: "/", Policy: Public}}, Public, nil},
+		{"root", []rt{{Path: "/", Policy: Deny}}, Public, nil},
+		{"shadowed rule", []rt{{Path: "/", Policy: Public}, {Path: "/admin/", Policy: Deny}}, Deny, nil},
+		{"bare weaker only where the rule does not apply", []rt{
+			{Path: "/admin/", Methods: []string{"GET"}, Policy: Deny}, {Path: "/admin", Methods: []string{"POST"}, Policy: Public}, {Path: "/", Policy: Deny},
+		}, Deny, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.Routes, c.DefaultPolicy = tc.routes, tc.def
+			got := c.Warnings()
+			if tc.want == nil {
+				if len(got) != 0 {
+					t.Fatalf("Warnings = %q, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("Warnings = %q, want one", got)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got[0], w) {
+					t.Errorf("warning %q lacks %q", got[0], w)
+				}
+			}
+		})
+	}
+}
+
+// TestWarningsLine: a loaded file's warning names the file and the line of
+// the rule's path, as problems do.
+func TestWarningsLine(t *testing.T) {
+	yml := "upstreams:\n  app: http://127.0.0.1:3000\nroutes:\n  - policy: public\n    path: /x\n  - policy: deny\n    path: /admin/\n  - path: /\n    policy: public\n"
+	c, err := Parse("gh.yaml", []byte(yml), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Warnings()
+	if len(got) != 1 || !strings.HasPrefix(got[0], `gh.yaml:7: routes[1].path: "/admin/" (deny) does not cover "/admin", which routes[2] decides (public)`) {
+		t.Errorf("Warnings = %q", got)
+	}
+}
