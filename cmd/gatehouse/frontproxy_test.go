@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -23,11 +24,20 @@ routes:
     policy: public
   - path: /admin
     policy: deny
+  - path: /ops/
+    policy: authenticated
+    groups: [ops]
   - path: /
     policy: authenticated
 auth:
   registration: open
   bcrypt_cost: 4
+  groups:
+    staff: [nginx@example.com, caddy@example.com]
+    readers: ["*@example.com"]
+identity:
+  assertion:
+    header: X-Gatehouse-Assertion
 session:
   cookie_secure: false
 `
@@ -155,6 +165,15 @@ func checkFrontProxy(t *testing.T, kind, base string, g *testGateway, app *recor
 	if got := r.Header.Values("Cookie"); len(got) != 1 || got[0] != "theme=dark; lang=en" {
 		t.Errorf("app Cookie = %q, want [theme=dark; lang=en]", got)
 	}
+	if got := r.Header.Values("X-User-Groups"); len(got) != 1 || got[0] != "readers,staff" {
+		t.Errorf("app X-User-Groups = %q, want [readers,staff] (auth.groups, sorted)", got)
+	}
+	// The gateway does not sign its forward-auth answers yet: an absent
+	// assertion passes for now, one that is there must be the gateway's.
+	// Require it (drop the condition) once the verify answer carries it.
+	if got := r.Header.Values("X-Gatehouse-Assertion"); len(got) > 0 {
+		checkAssertion(t, got, reg.User.ID)
+	}
 	if got := r.Header.Values("Authorization"); len(got) != 0 {
 		t.Errorf("app Authorization = %q, want none (it carried the session token)", got)
 	}
@@ -204,7 +223,12 @@ func checkFrontProxy(t *testing.T, kind, base string, g *testGateway, app *recor
 	if st != http.StatusForbidden || (kind == "caddy" && !strings.Contains(body, `"forbidden"`)) {
 		t.Errorf("GET /admin signed in = %d %s, want 403", st, body)
 	}
-	if app.count("/admin") != 0 {
+	// Signed in, but not in the route's group: 403 too.
+	st, _, body = do(t, c, "GET", base+"/ops/x", "", "")
+	if st != http.StatusForbidden || (kind == "caddy" && !strings.Contains(body, `"forbidden"`)) {
+		t.Errorf("GET /ops/x outside group ops = %d %s, want 403", st, body)
+	}
+	if app.count("/admin")+app.count("/ops/x") != 0 {
 		t.Errorf("a denied request reached the app")
 	}
 
@@ -251,5 +275,34 @@ func checkAppHeaders(t *testing.T, r appRequest, token, forged string) {
 				t.Errorf("%s: the app received a Caddy placeholder in %s: %q", r.URI, name, v)
 			}
 		}
+	}
+}
+
+// checkAssertion: the app got exactly one identity assertion, a compact
+// JWS from the gateway whose subject is the user (its signature is the
+// assertion package's to test; here it matters that the proxy passed the
+// gateway's and no client's).
+func checkAssertion(t *testing.T, got []string, userID string) {
+	t.Helper()
+	if len(got) != 1 {
+		t.Errorf("app X-Gatehouse-Assertion = %q, want one", got)
+		return
+	}
+	parts := strings.Split(got[0], ".")
+	if len(parts) != 3 {
+		t.Errorf("assertion %q is not a compact JWS", got[0])
+		return
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct {
+		Sub    string   `json:"sub"`
+		Groups []string `json:"groups"`
+	}
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		t.Errorf("assertion payload %q does not decode", parts[1])
+		return
+	}
+	if claims.Sub != userID || strings.Join(claims.Groups, ",") != "readers,staff" {
+		t.Errorf("assertion claims sub %q groups %q, want %s and [readers staff]", claims.Sub, claims.Groups, userID)
 	}
 }
