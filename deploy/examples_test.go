@@ -55,9 +55,18 @@ func TestNginxConf(t *testing.T) {
 		`^auth_request /_gatehouse_verify;$`,
 		`^auth_request_set \$user_id\s+\$upstream_http_x_user_id;$`,
 		`^proxy_set_header X-User-Id\s+\$user_id;$`,
+		`^auth_request_set \$user_groups\s+\$upstream_http_x_user_groups;$`,
+		`^proxy_set_header X-User-Groups\s+\$user_groups;$`,
+		`^auth_request_set \$assertion\s+\$upstream_http_x_gatehouse_assertion;$`,
+		`^proxy_set_header X-Gatehouse-Assertion\s+\$assertion;$`,
+		// The cookies without the gateway's tokens replace the client's;
+		// empty (none left) makes nginx send no Cookie.
+		`^auth_request_set \$app_cookie\s+\$upstream_http_cookie;$`,
+		`^proxy_set_header Cookie\s+\$app_cookie;$`,
+		`^map \$http_authorization \$app_authorization \{$`,
+		`^proxy_set_header Authorization \$app_authorization;$`,
 		`^error_page 401 = @login;$`,
 		`^return 302 /login\?rd=\$request_uri;$`,
-		`^location ~ \^/\(login\|register\|logout\|me\)\$ \{$`,
 	)
 	if nginx, err := exec.LookPath("nginx"); err == nil {
 		// A full syntax check needs the server block inside http {}.
@@ -79,10 +88,17 @@ func TestCaddyfile(t *testing.T) {
 	wantLines(t, "Caddyfile", text,
 		`^forward_auth 127\.0\.0\.1:8080 \{$`,
 		`^uri `+regexp.QuoteMeta(verifyPath)+`\?redirect=1$`,
-		`^copy_headers X-User-Id X-User-Email$`,
+		`^copy_headers X-User-Id X-User-Email X-User-Groups X-Gatehouse-Assertion Cookie$`,
 		`^request_header -X-User-Id$`,
+		`^request_header -X-User-Email$`,
+		`^request_header -X-User-Groups$`,
+		`^request_header -X-Gatehouse-Assertion$`,
+		// After forward_auth: what old copy_headers left behind goes.
+		`^request_header @unset_user_id -X-User-Id$`,
+		`^request_header @unset_user_groups -X-User-Groups$`,
+		`^request_header @unset_cookie -Cookie$`,
+		`^request_header @gateway_bearer -Authorization$`,
 		`^route \{$`,
-		`^@gatehouse path /login /register /logout /me$`,
 	)
 	if caddy, err := exec.LookPath("caddy"); err == nil {
 		out, err := exec.Command(caddy, "adapt", "--config", "examples/Caddyfile", "--adapter", "caddyfile").CombinedOutput()
