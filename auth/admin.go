@@ -65,12 +65,16 @@ func (s *Service) User(ctx context.Context, email string) (UserInfo, error) {
 	if err != nil {
 		return UserInfo{}, err
 	}
-	return s.userInfo(rec, a), nil
+	factors, err := s.factors.Factors(ctx, rec.ID)
+	if err != nil {
+		return UserInfo{}, err
+	}
+	return s.userInfo(rec, a, factors), nil
 }
 
-func (s *Service) userInfo(rec *userRecord, a *accountRecord) UserInfo {
+func (s *Service) userInfo(rec *userRecord, a *accountRecord, factors []string) UserInfo {
 	u := UserInfo{Email: rec.Email, ID: rec.ID, AccountGroups: slices.Clone(a.Groups), Disabled: a.Disabled,
-		Created: rec.Created, Groups: s.Groups(rec.Email, a.Groups), SecondFactors: []string{}}
+		Created: rec.Created, Groups: s.Groups(rec.Email, a.Groups), SecondFactors: factors}
 	if u.AccountGroups == nil {
 		u.AccountGroups = []string{}
 	}

@@ -43,6 +43,9 @@ type handlers struct {
 	minLength               int
 
 	bodyReadTimeout time.Duration
+
+	// fc is the second factor's cookies and paths.
+	fc factorCookies
 }
 
 // NewHandlers returns the gateway's own endpoints keyed by their configured
@@ -81,6 +84,7 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 		panic("auth: " + err.Error())
 	}
 	h.pages = ps
+	h.fc = newFactorCookies(cfg)
 
 	h.csrf = http.NewCrossOriginProtection()
 	h.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,6 +99,13 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 	}
 
 	return map[string]http.Handler{
+		// The passkey sign-in (the HTML second step posts to LoginPath),
+		// the self-service API, and gatehouse.js (public) below
+		// AccountPath.
+		cfg.Auth.LoginPath + "/":   h.protect(h.loginAPI()),
+		cfg.Auth.MePath + "/":      h.protect(h.meAPI(cfg.Auth.MePath)),
+		cfg.Auth.AccountPath + "/": h.accountSubtree(nil),
+
 		cfg.Auth.LoginPath:    h.endpoint("GET, HEAD, POST", h.loginPage, h.login),
 		cfg.Auth.RegisterPath: h.endpoint("GET, HEAD, POST", h.registerPage, h.register),
 		cfg.Auth.LogoutPath:   h.endpoint("POST", nil, h.logout),

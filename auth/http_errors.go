@@ -44,6 +44,18 @@ func errorCode(err error) apierror.Code {
 		return apierror.InvalidRequest
 	case errors.Is(err, errTokenForbidden):
 		return apierror.Forbidden
+	case errors.Is(err, ErrInvalidCode):
+		return apierror.InvalidCode
+	case errors.Is(err, ErrConflict):
+		return apierror.Conflict
+	case errors.Is(err, ErrTOTPUnavailable), errors.Is(err, ErrPasskeysUnavailable):
+		return apierror.Forbidden
+	case errors.Is(err, ErrMFARequired):
+		return apierror.MFARequiredLogin
+	case errors.Is(err, ErrMFASessionRequired):
+		return apierror.MFARequired
+	case errors.Is(err, errPendingGone):
+		return apierror.InvalidCredentials
 	}
 	return apierror.InternalError
 }

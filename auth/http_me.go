@@ -83,7 +83,12 @@ func (h *handlers) me(w http.ResponseWriter, r *http.Request) {
 		Session sessionOut `json:"session"`
 	}{}
 	out.User.ID, out.User.Email, out.User.Groups = id.UserID, id.Email, groups
-	out.User.SecondFactors = []string{}
+	factors, err := h.svc.factors.Factors(r.Context(), id.UserID)
+	if err != nil {
+		h.writeError(w, r, err, bodyJSON, nil)
+		return
+	}
+	out.User.SecondFactors = factors
 	out.Session = sessionOut{ID: id.SID, ExpiresAt: id.Expires.UTC(), MFA: id.MFA, Method: string(id.Method)}
 	if created, err := h.svc.created(r.Context(), id); err == nil {
 		out.Session.CreatedAt = created
@@ -137,6 +142,34 @@ func (h *handlers) meAPI(mePath string) http.Handler {
 			allow = "DELETE"
 			if r.Method == http.MethodDelete {
 				h.deleteToken(w, r, arg)
+				return
+			}
+		case name == "totp" && (!hasArg || arg == "confirm" || arg == "disable"):
+			allow = "POST"
+			if r.Method == http.MethodPost {
+				map[string]http.HandlerFunc{"": h.totpBegin, "confirm": h.totpConfirm, "disable": h.totpDisable}[arg](w, r)
+				return
+			}
+		case name == "passkeys" && !hasArg:
+			allow = "GET, HEAD, POST"
+			switch {
+			case isGet(r):
+				h.listPasskeys(w, r)
+				return
+			case r.Method == http.MethodPost:
+				h.passkeyRegister(w, r)
+				return
+			}
+		case name == "passkeys" && arg == "options":
+			allow = "POST"
+			if r.Method == http.MethodPost {
+				h.passkeyRegisterOptions(w, r)
+				return
+			}
+		case name == "passkeys":
+			allow = "DELETE"
+			if r.Method == http.MethodDelete {
+				h.deletePasskey(w, r, arg)
 				return
 			}
 		default:

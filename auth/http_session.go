@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -42,6 +43,7 @@ func (h *handlers) servePage(w http.ResponseWriter, r *http.Request, t *template
 // carry an open redirect.
 func (h *handlers) pageData(r *http.Request, rawRD string) pageData {
 	d := pageData{
+		Script:           h.fc.scriptPath,
 		LoginPath:        h.loginPath,
 		RegisterPath:     h.registerPath,
 		RegistrationOpen: h.registrationOpen,
@@ -56,10 +58,14 @@ func (h *handlers) pageData(r *http.Request, rawRD string) pageData {
 // login handles POST: JSON answers 200 with the user, a form post 303 to
 // its rd; both set a new session cookie.
 func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
-	c, kind, err := readCredentials(w, r)
+	c, kind, err := readLoginBody(w, r)
 	page := &formPage{tmpl: h.pages.login, email: strings.TrimSpace(c.Email), rd: c.RD}
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
+		return
+	}
+	if c.secondStep {
+		h.secondStep(w, r, c)
 		return
 	}
 	// The token the client brought is handed over so that the Service
@@ -67,7 +73,11 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 	prev, all := h.carried(r)
 	info := credential.InfoFrom(r.Context())
 	user, token, err := h.svc.LoginWith(r.Context(), LoginRequest{Email: c.Email, Password: c.Password,
-		ClientIP: info.ClientIP, UserAgent: r.UserAgent(), Previous: prev})
+		ClientIP: info.ClientIP, UserAgent: r.UserAgent(), Previous: prev, Code: c.Code})
+	if need, ok := errors.AsType[*mfaNeeded](err); ok && kind == bodyForm {
+		h.startSecondStep(w, r, need, c.RD)
+		return
+	}
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
@@ -76,6 +86,7 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err, kind, page)
 		return
 	}
+	h.clearPendingCookie(w, r)
 	h.signedIn(w, r, kind, http.StatusOK, user, token, c.RD)
 }
 

@@ -9,7 +9,7 @@ import (
 // Values of gatehouse_login_attempts_total{result}. "error" is anything
 // else: a request cancelled while waiting for a hash slot, a corrupt account.
 var loginResults = []string{
-	"success", "invalid_credentials", "throttled", "invalid_request", "store_unavailable", "error",
+	"success", "invalid_credentials", "mfa_required", "throttled", "invalid_request", "store_unavailable", "error",
 }
 
 // Values of gatehouse_registrations_total{result}.
@@ -21,6 +21,7 @@ var registrationResults = []string{
 var storeOps = []string{
 	"authenticate", "session_create", "session_get", "session_delete", "revoke",
 	"user_get", "user_create", "user_update", "user_delete", "throttle", "ping",
+	"totp", "passkey", "factors",
 }
 
 // Metrics are the auth counters. A nil *Metrics counts nothing. No label
@@ -86,6 +87,8 @@ func loginResult(err error) string {
 		return "success"
 	case errors.Is(err, ErrInvalidCredentials):
 		return "invalid_credentials"
+	case errors.Is(err, ErrMFARequired):
+		return "mfa_required"
 	case errors.Is(err, ErrTooManyAttempts):
 		return "throttled"
 	case errors.Is(err, ErrInvalidEmail), errors.Is(err, ErrWeakPassword):

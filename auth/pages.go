@@ -29,6 +29,8 @@ type pageSet struct {
 	login, register, closed *template.Template
 	css                     template.CSS
 	styleHash               string // 'sha256-...'
+	// second is the sign-in's second step.
+	second *template.Template
 }
 
 // pageData is what the templates read.
@@ -41,7 +43,12 @@ type pageData struct {
 	Email string
 	// RD is the sanitised return target carried by the form's hidden
 	// field and by the link to the other page.
-	RD                      string
+	RD string
+	// Script is the path of gatehouse.js, which every page loads.
+	Script string
+	// Factor is the second factor's part of a page (the second step of
+	// the sign-in, the account page's TOTP and passkeys); nil elsewhere.
+	Factor                  *factorView
 	LoginPath, RegisterPath string
 	RegistrationOpen        bool
 	MinLength               int
@@ -67,22 +74,34 @@ func loadPages() (*pageSet, error) {
 		}
 		*p.dst = t
 	}
+	t, err := template.ParseFS(pagesFS, "pages/layout.html", "pages/second_factor.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse page second_factor.html: %w", err)
+	}
+	ps.second = t
 	return ps, nil
 }
 
-// csp is the page's Content-Security-Policy. Nothing may load; the one
-// inline stylesheet is allowed by its hash. form-action also governs the
-// redirect that answers a form post, so an absolute rd's origin is added
-// for the page that carries it (SafeRedirect already vetted it).
-func (ps *pageSet) csp(rd string) string {
+// csp is the page's Content-Security-Policy. Nothing may load but the
+// gateway's one script (script-src 'self', no inline script) and what it
+// fetches from the gateway (connect-src 'self'); the one inline stylesheet
+// is allowed by its hash; a page that shows a QR code allows it as a data:
+// image. form-action also governs the redirect that answers a form post,
+// so an absolute rd's origin is added for the page that carries it
+// (SafeRedirect already vetted it).
+func (ps *pageSet) csp(rd string, dataImages bool) string {
 	formAction := "'self'"
 	if rd != "" && rd[0] != '/' {
 		if u, err := url.Parse(rd); err == nil && u.Host != "" {
 			formAction += " " + strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
 		}
 	}
-	return "default-src 'none'; style-src " + ps.styleHash + "; form-action " + formAction +
-		"; base-uri 'none'; frame-ancestors 'none'"
+	img := ""
+	if dataImages {
+		img = "; img-src data:"
+	}
+	return "default-src 'none'; script-src 'self'; connect-src 'self'; style-src " + ps.styleHash + img +
+		"; form-action " + formAction + "; base-uri 'none'; frame-ancestors 'none'"
 }
 
 // render writes one page with its security headers. The page is rendered
@@ -97,7 +116,7 @@ func (ps *pageSet) render(w http.ResponseWriter, t *template.Template, status in
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("Content-Security-Policy", ps.csp(d.RD))
+	h.Set("Content-Security-Policy", ps.csp(d.RD, d.Factor != nil && d.Factor.QRCode != ""))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")

@@ -61,14 +61,25 @@ func checkPageHeaders(t *testing.T, h http.Header, body string) {
 	sum := sha256.Sum256([]byte(m[0][1]))
 	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 	csp := h.Get("Content-Security-Policy")
-	for _, d := range []string{"default-src 'none'", "style-src " + hash, "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'"} {
+	for _, d := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self'", "style-src " + hash, "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'"} {
 		if !strings.Contains(csp, d) {
 			t.Errorf("Content-Security-Policy %q lacks %q", csp, d)
 		}
 	}
-	// Nothing is fetched: no script, no external stylesheet, font or image.
+	// Nothing is fetched but the gateway's own script, at most once: no
+	// inline script, no external stylesheet, font or image.
+	rest := body
+	if i := strings.Index(body, `<script src="`); i >= 0 {
+		end := strings.Index(body[i:], `</script>`)
+		if end < 0 || body[i:i+end] != `<script src="/account/gatehouse.js" defer>` {
+			t.Errorf("script element %q is not the gateway's script", body[i:])
+		}
+		if end >= 0 {
+			rest = body[:i] + body[i+end:]
+		}
+	}
 	for _, bad := range []string{"<script", "<link", "<img", "<iframe", "src=", "@import", "url("} {
-		if strings.Contains(body, bad) {
+		if strings.Contains(rest, bad) {
 			t.Errorf("page contains %q", bad)
 		}
 	}
@@ -159,7 +170,7 @@ func TestPagesCSPFormActionForAbsoluteRD(t *testing.T) {
 		{"https://App.Example.com:8443/x?y", "form-action 'self' https://app.example.com:8443;"},
 	}
 	for _, tc := range tests {
-		if got := ps.csp(tc.rd); !strings.Contains(got, tc.want) {
+		if got := ps.csp(tc.rd, false); !strings.Contains(got, tc.want) {
 			t.Errorf("csp(%q) = %q, want it to contain %q", tc.rd, got, tc.want)
 		}
 	}

@@ -391,24 +391,6 @@ func NewWebAuthn(rpID string, origins []string) (*webauthn.WebAuthn, error) {
 	})
 }
 
-// WebAuthnDefaults applies the defaults of auth.webauthn: rp_id is the host
-// of publicURL, else "localhost"; origins are publicURL's origin, else none
-// (each request's own, see NewRelyingParty).
-func WebAuthnDefaults(publicURL, rpID string, origins []string) (string, []string) {
-	u, err := url.Parse(publicURL)
-	ok := publicURL != "" && err == nil && u.Host != ""
-	if rpID == "" {
-		rpID = "localhost"
-		if ok {
-			rpID = strings.ToLower(u.Hostname())
-		}
-	}
-	if len(origins) == 0 && ok {
-		origins = []string{strings.ToLower(u.Scheme + "://" + u.Host)}
-	}
-	return rpID, origins
-}
-
 // originHost returns the host (without port) of an http or https origin.
 func originHost(origin string) (string, bool) {
 	u, err := url.Parse(origin)

@@ -16,29 +16,6 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 )
 
-func TestWebAuthnDefaults(t *testing.T) {
-	tests := []struct {
-		name, publicURL, rpID string
-		origins               []string
-		wantID                string
-		wantOrigins           []string
-	}{
-		{"nothing set", "", "", nil, "localhost", nil},
-		{"public_url", "https://Auth.Example.com:8443/base/", "", nil, "auth.example.com", []string{"https://auth.example.com:8443"}},
-		{"rp_id set", "https://auth.example.com", "example.com", nil, "example.com", []string{"https://auth.example.com"}},
-		{"origins set", "https://auth.example.com", "", []string{"https://a.example.com"}, "auth.example.com", []string{"https://a.example.com"}},
-		{"rp_id without public_url", "", "example.com", nil, "example.com", nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			id, origins := WebAuthnDefaults(tc.publicURL, tc.rpID, tc.origins)
-			if id != tc.wantID || !slices.Equal(origins, tc.wantOrigins) {
-				t.Fatalf("WebAuthnDefaults = %q %v, want %q %v", id, origins, tc.wantID, tc.wantOrigins)
-			}
-		})
-	}
-}
-
 func TestNewRelyingPartyRefuses(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -35,6 +35,11 @@ type ServiceOptions struct {
 	// a process builds (a hot reload builds a new one) so that the cap
 	// holds across them; nil means a limiter of its own, half the CPUs.
 	Hashes *HashLimiter
+	// Factors is the accounts' second factor; nil means the one cfg
+	// configures (NewSecondFactorsFromConfig with the key of
+	// auth.totp.encryption_key_file, so TOTP is off without one). The
+	// command passes its own to give the embedded store an ephemeral key.
+	Factors *SecondFactors
 }
 
 // Service is accounts and sessions: the operations behind /register,
@@ -46,7 +51,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	hashes *HashLimiter
+	hashes  *HashLimiter
+	factors *SecondFactors
 	// dummyHash is a real bcrypt hash of the configured cost, compared
 	// against when the email has no account, so that an unknown email and
 	// a wrong password cost the same time.
@@ -99,6 +105,21 @@ func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service
 	s.hashes = opts.Hashes
 	if s.hashes == nil {
 		s.hashes = NewHashLimiter(0)
+	}
+	s.factors = opts.Factors
+	if s.factors == nil {
+		var box *SecretBox
+		if key := a.TOTP.EncryptionKey; len(key) > 0 {
+			var err error
+			if box, err = NewSecretBox(key); err != nil {
+				return nil, err
+			}
+		}
+		f, err := NewSecondFactorsFromConfig(store, cfg, box, opts.Now)
+		if err != nil {
+			return nil, err
+		}
+		s.factors = f
 	}
 
 	var pw [18]byte
@@ -225,9 +246,18 @@ type LoginRequest struct {
 	ClientIP        string
 	UserAgent       string
 	Previous        string
+	// Code is the second factor (a TOTP or recovery code) of an account
+	// that has one; "" for none.
+	Code string
 }
 
-// LoginWith is Login with everything a session records about its client.
+// LoginWith is Login with everything a session records about its client,
+// and the second factor: for an account with one, a login without Code
+// returns an error that is ErrMFARequired and makes no session (the
+// password was right, so the attempt does not count as a failure, but it
+// does not reset the throttle either: a known password must not wipe the
+// count of wrong codes); a wrong Code is ErrInvalidCredentials, counted
+// like a wrong password; a right one makes a session with MFA set.
 func (s *Service) LoginWith(ctx context.Context, req LoginRequest) (u User, tok string, err error) {
 	email, password, clientIP := req.Email, req.Password, req.ClientIP
 	defer func() {
@@ -285,10 +315,18 @@ func (s *Service) LoginWith(ctx context.Context, req LoginRequest) (u User, tok 
 		return User{}, "", ErrInvalidCredentials
 	}
 
+	mfa, err := s.checkSecondFactor(ctx, rec, req.Code)
+	if errors.Is(err, ErrInvalidCredentials) {
+		keep = true
+	}
+	if err != nil {
+		return User{}, "", err
+	}
+
 	if err := s.endPrevious(ctx, req.Previous); err != nil {
 		return User{}, "", err
 	}
-	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{Method: credential.MethodPassword, IP: clientIP, UserAgent: req.UserAgent})
+	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{MFA: mfa, Method: credential.MethodPassword, IP: clientIP, UserAgent: req.UserAgent})
 	if errors.Is(err, ErrInvalidCredentials) {
 		// A disabled account: the same answer, after the same bcrypt work,
 		// as a wrong password, and counted like one.
@@ -414,6 +452,11 @@ func (s *Service) DeleteUser(ctx context.Context, email string) (err error) {
 		return err
 	}
 	if _, err := s.store.revokeTokens(ctx, rec.ID); err != nil {
+		return err
+	}
+	// A new account of the same email gets a new id, so nothing would
+	// ever use these again; they go so that no secret outlives its account.
+	if err := s.factors.Reset(ctx, rec.ID); err != nil {
 		return err
 	}
 	if err := s.store.deleteAccount(ctx, rec.ID); err != nil {

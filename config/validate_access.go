@@ -119,16 +119,51 @@ func (c *Config) validateAccount(v *collector) {
 	}
 }
 
-// RPID is the WebAuthn relying party id in force: auth.webauthn.rp_id, else
-// the host of auth.public_url, else "localhost".
+// RPID is the WebAuthn relying party id in force: auth.webauthn.rp_id,
+// else the host of auth.public_url (lower-cased) unless that is an IP
+// address (browsers refuse WebAuthn there), else "localhost". It is the one
+// place this default is computed; serve builds its relying party from it.
 func (c *Config) RPID() string {
 	if c.Auth.WebAuthn.RPID != "" {
-		return c.Auth.WebAuthn.RPID
+		return strings.ToLower(c.Auth.WebAuthn.RPID)
 	}
-	if u, err := url.Parse(c.Auth.PublicURL); err == nil && c.Auth.PublicURL != "" && u.Hostname() != "" {
-		return u.Hostname()
+	if h := publicHost(c.Auth.PublicURL); h != "" {
+		if _, err := netip.ParseAddr(h); err != nil {
+			return h
+		}
 	}
 	return "localhost"
+}
+
+// WebAuthnOrigins are the origins passkey answers are accepted from:
+// auth.webauthn.origins, else auth.public_url's origin when its host is
+// RPID or under it, else none, which means each ceremony's own request
+// origin (then checked to be under RPID when the ceremony begins).
+func (c *Config) WebAuthnOrigins() []string {
+	if len(c.Auth.WebAuthn.Origins) > 0 {
+		out := make([]string, len(c.Auth.WebAuthn.Origins))
+		for i, o := range c.Auth.WebAuthn.Origins {
+			out[i] = strings.ToLower(strings.TrimSuffix(o, "/"))
+		}
+		return out
+	}
+	u, err := url.Parse(c.Auth.PublicURL)
+	if err != nil || c.Auth.PublicURL == "" || u.Hostname() == "" || !hostUnder(u.Hostname(), c.RPID()) {
+		return nil
+	}
+	return []string{strings.ToLower(u.Scheme + "://" + u.Host)}
+}
+
+// publicHost is the lower-cased host of public_url, or "".
+func publicHost(publicURL string) string {
+	if publicURL == "" {
+		return ""
+	}
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
 }
 
 // parseOrigin parses scheme://host[:port] with nothing after it.

@@ -70,7 +70,7 @@ func (c *Config) Warnings() []string {
 		}
 		out = append(out, msg)
 	}
-	return out
+	return append(out, c.secondFactorWarnings()...)
 }
 
 // strength orders policies: public 0, authenticated 1, deny 2.

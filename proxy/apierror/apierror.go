@@ -40,6 +40,11 @@ const (
 	Conflict             Code = "conflict"
 	InvalidCode          Code = "invalid_code"
 	MFARequired          Code = "mfa_required"
+	// MFARequiredLogin is mfa_required as a login answers it: 401, since
+	// no session exists yet (a route answers MFARequired, 403). Its JSON
+	// code is "mfa_required"; the Go value differs only so that each Code
+	// keeps one status.
+	MFARequiredLogin Code = "mfa_required/login"
 )
 
 // entry is a code's status and its default detail.
@@ -47,6 +52,9 @@ type entry struct {
 	status int
 	detail string
 }
+
+// wireCodes are the codes whose JSON body carries another code.
+var wireCodes = map[Code]Code{MFARequiredLogin: MFARequired}
 
 var entries = map[Code]entry{
 	InvalidRequest:       {http.StatusBadRequest, "The request body is not valid."},
@@ -71,6 +79,7 @@ var entries = map[Code]entry{
 	Conflict:             {http.StatusConflict, "The request conflicts with the current state."},
 	InvalidCode:          {http.StatusBadRequest, "The code is not valid."},
 	MFARequired:          {http.StatusForbidden, "This resource requires a second factor."},
+	MFARequiredLogin:     {http.StatusUnauthorized, "A second factor code is required."},
 }
 
 // bodies holds each code's pre-rendered body, so that answering an error on
@@ -78,7 +87,7 @@ var entries = map[Code]entry{
 var bodies = func() map[Code][]byte {
 	m := make(map[Code][]byte, len(entries))
 	for c, e := range entries {
-		m[c] = render(e.status, c, e.detail)
+		m[c] = render(e.status, WireCode(c), e.detail)
 	}
 	return m
 }()
@@ -89,6 +98,15 @@ func Status(c Code) int {
 		return e.status
 	}
 	return http.StatusInternalServerError
+}
+
+// WireCode returns the code the JSON body of c carries: c itself, except
+// for MFARequiredLogin, which is "mfa_required".
+func WireCode(c Code) Code {
+	if w, ok := wireCodes[c]; ok {
+		return w
+	}
+	return c
 }
 
 // Write answers the request with code's status and JSON body. Headers

@@ -39,7 +39,7 @@ func TestWriteEveryCode(t *testing.T) {
 				t.Fatalf("errors = %d, want 1", len(body.Errors))
 			}
 			got := body.Errors[0]
-			if got.Status != e.status || got.Code != string(c) || got.Title != http.StatusText(e.status) || got.Detail == "" {
+			if got.Status != e.status || got.Code != string(WireCode(c)) || got.Title != http.StatusText(e.status) || got.Detail == "" {
 				t.Errorf("error = %+v", got)
 			}
 		})
