@@ -32,6 +32,7 @@ var accountCommands = map[string][]string{
 	"users disable":      {"EMAIL"},
 	"users enable":       {"EMAIL"},
 	"users set-password": {"EMAIL"},
+	"users reset-2fa":    {"EMAIL"},
 	"sessions revoke":    {"EMAIL"},
 	"tokens create":      {"EMAIL", "NAME"},
 	"tokens list":        {"EMAIL"},
@@ -146,7 +147,12 @@ func accounts(ctx context.Context, e env, sub string, args []string) error {
 		return fmt.Errorf("open session store: %w", err)
 	}
 	defer closeStore()
-	svc, err := auth.NewService(auth.NewStore(rdb, cfg.Redis.KeyPrefix), cfg, auth.ServiceOptions{Logger: logger})
+	store := auth.NewStore(rdb, cfg.Redis.KeyPrefix)
+	factors, err := secondFactors(store, cfg, nil, logger)
+	if err != nil {
+		return err
+	}
+	svc, err := auth.NewService(store, cfg, auth.ServiceOptions{Logger: logger, Factors: factors})
 	if err != nil {
 		return err
 	}
@@ -229,6 +235,12 @@ func runAccountCommand(ctx context.Context, e env, svc *auth.Service, sub string
 			return err
 		}
 		fmt.Fprintf(e.stdout, "set the password of %s and ended its sessions and tokens\n", email)
+	case "users reset-2fa":
+		n, err := svc.ResetSecondFactors(ctx, email)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed the second factors of %s (TOTP, recovery codes, passkeys) and ended its %d sessions\n", email, n)
 	case "sessions revoke":
 		n, err := svc.RevokeSessions(ctx, email)
 		if err != nil {

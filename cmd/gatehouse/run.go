@@ -27,6 +27,7 @@ const usage = `usage:
   gatehouse users groups -config FILE EMAIL [+GROUP] [-GROUP]... [-json]
   gatehouse users disable|enable -config FILE EMAIL
   gatehouse users set-password -config FILE EMAIL   (password on standard input)
+  gatehouse users reset-2fa -config FILE EMAIL
   gatehouse sessions revoke -config FILE EMAIL
   gatehouse tokens create -config FILE EMAIL NAME [-ttl 720h]
   gatehouse tokens list -config FILE EMAIL [-json]

@@ -56,6 +56,9 @@ type app struct {
 
 	storeAnswered atomic.Bool // the store answered at least once since start
 	shuttingDown  atomic.Bool
+
+	// totp is the embedded store's TOTP key, one per process.
+	totp ephemeralTOTP
 }
 
 // serve runs the gateway until ctx ends, then drains in-flight requests.
@@ -184,7 +187,12 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // build makes a gateway from cfg, sharing the process's store and metrics.
 func (a *app) build(cfg *config.Config) (*gateway, error) {
-	svc, err := auth.NewService(a.store, cfg, auth.ServiceOptions{Logger: a.logger, Metrics: a.metrics.auth, Hashes: a.hashes})
+	factors, err := secondFactors(a.store, cfg, &a.totp, a.logger)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	svc, err := auth.NewService(a.store, cfg, auth.ServiceOptions{Logger: a.logger, Metrics: a.metrics.auth, Hashes: a.hashes,
+		Factors: factors})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
