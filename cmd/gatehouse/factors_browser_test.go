@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+)
+
+// mfaBrowserConfig is a gateway on the embedded store (its TOTP key is the
+// process's ephemeral one) with an /admin/ rule that needs a second
+// factor. No public_url: the relying party is "localhost" and each
+// ceremony is bound to the page's own origin.
+const mfaBrowserConfig = `
+listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+upstreams:
+  demo: builtin:echo
+routes:
+  - path: /admin/
+    policy: authenticated
+    mfa: required
+  - path: /
+    policy: authenticated
+auth:
+  registration: open
+  bcrypt_cost: 4
+session:
+  cookie_secure: false
+`
+
+// localBase is the gateway's public URL on "localhost" instead of
+// 127.0.0.1: the relying party id, and a secure context for WebAuthn.
+func localBase(g *testGateway) string {
+	return strings.Replace(g.public, "127.0.0.1", "localhost", 1)
+}
+
+// registerOverHTTP creates an account and returns its id and a client
+// holding its session.
+func registerOverHTTP(t *testing.T, base, email, password string) (string, *http.Client) {
+	t.Helper()
+	c := newClient(t)
+	st, _, body := do(t, c, "POST", base+"/register", "application/json", `{"email":"`+email+`","password":"`+password+`"}`)
+	if st != 201 {
+		t.Fatalf("register: %d %s", st, body)
+	}
+	return decodeMe(t, body).User.ID, c
+}
+
+// checkMFAConsole is checkConsole for the second factor's flows: no CSP
+// violation, no exception, no console error at all.
+func checkMFAConsole(t *testing.T, b *testBrowser) {
+	t.Helper()
+	for _, m := range b.snapshotMessages() {
+		if isCSPViolation(m) || m.level == "error" {
+			t.Errorf("browser: %s", m)
+		}
+	}
+}
+
+// TestBrowserTOTPSignIn: a browser asks for an mfa route, signs in with the
+// password, is asked for the code on the second step, types the code of
+// the account's authenticator (computed here from the secret), and lands
+// on the route, which the backend serves with the user's id.
+func TestBrowserTOTPSignIn(t *testing.T) {
+	findBrowser(t)
+	g := newTestGateway(t, mfaBrowserConfig, nil)
+	base := localBase(g)
+	const email, password = "totp.user@example.com", "correct horse battery staple"
+	userID, c := registerOverHTTP(t, base, email, password)
+	secret := enrolOverHTTP(t, c, base)
+	b := newTestBrowser(t)
+
+	chain := b.navigate(t, "open /admin/x", chromedp.Navigate(base+"/admin/x?y=1"))
+	if !slices.Equal(chain, []string{"GET /admin/x?y=1 302", "GET /login?rd=%2Fadmin%2Fx%3Fy%3D1 200"}) {
+		t.Fatalf("open: %q%s", chain, b.diagnostics())
+	}
+	b.do(t, "type the password",
+		chromedp.SendKeys(chromedp.CSS(`#email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password))
+	chain = b.navigate(t, "submit the password", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	if !slices.Equal(chain, []string{"POST /login 200"}) {
+		t.Fatalf("password: %q%s", chain, b.diagnostics())
+	}
+	type stepPage struct {
+		H1, Focused, RD string
+		Passkey         bool
+		Session         bool
+	}
+	page := evalJS[stepPage](t, b, "read the second step", `(() => ({
+		H1: document.querySelector('h1').textContent,
+		Focused: document.activeElement ? document.activeElement.id : '',
+		RD: (document.querySelector('input[name=rd]') || {}).value || '',
+		Passkey: !!document.querySelector('[data-passkey]'),
+	}))()`)
+	if page.H1 != "Confirm it is you" || page.Focused != "code" || page.RD != "/admin/x?y=1" || page.Passkey {
+		t.Errorf("second step page = %+v", page)
+	}
+	if ck := b.cookie(t, "gatehouse_session"); ck != nil {
+		t.Fatalf("a session cookie before the code: %+v", ck)
+	}
+	if ck := b.cookie(t, "gatehouse_session_2fa"); ck == nil || !ck.HTTPOnly || ck.Path != "/login" {
+		t.Fatalf("pending cookie = %+v", ck)
+	}
+	// The enrolment used this step's code; the next step's is within the
+	// one step of skew and has not been used.
+	code, err := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "type the code", chromedp.SendKeys(chromedp.CSS(`#code`), code))
+	chain = b.navigate(t, "submit the code", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	if !slices.Equal(chain, []string{"POST /login 303", "GET /admin/x?y=1 200"}) {
+		t.Fatalf("code: %q%s", chain, b.diagnostics())
+	}
+	echo := evalJS[echoPage](t, b, "read the echo page", readEchoJS)
+	checkEcho(t, "mfa route", echo, "/admin/x", "y=1", userID, email)
+	if ck := b.cookie(t, "gatehouse_session_2fa"); ck != nil {
+		t.Errorf("pending cookie kept after the sign-in: %+v", ck)
+	}
+	checkMFAConsole(t, b)
+}
+
+// addVirtualAuthenticator gives the tab a platform authenticator that holds
+// discoverable credentials and verifies its user without a prompt.
+func (b *testBrowser) addVirtualAuthenticator(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+		t.Fatalf("WebAuthn.enable: %v", err)
+	}
+	_, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
+		Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+			Protocol:                    cdpwebauthn.AuthenticatorProtocolCtap2,
+			Ctap2version:                cdpwebauthn.Ctap2versionCtap21,
+			Transport:                   cdpwebauthn.AuthenticatorTransportInternal,
+			HasResidentKey:              true,
+			HasUserVerification:         true,
+			IsUserVerified:              true,
+			AutomaticPresenceSimulation: true,
+		},
+	})
+	if err != nil {
+		t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
+	}
+}
+
+// registerPasskeyJS adds a passkey through the JSON endpoints, from a
+// gateway page (its CSP: connect-src 'self').
+const registerPasskeyJS = `(async () => {
+  const post = (url, body) => fetch(url, {method: 'POST', credentials: 'same-origin',
+    headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+  const opts = await (await post('/me/passkeys/options', {})).json();
+  const cred = await navigator.credentials.create({publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(opts.publicKey)});
+  const res = await post('/me/passkeys', {name: 'Test laptop', credential: cred.toJSON()});
+  return {Status: res.status, Body: await res.text()};
+})()`
+
+// waitPath polls the page's location until its path is path.
+func (b *testBrowser) waitPath(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(browserStepTimeout)
+	for time.Now().Before(deadline) {
+		if evalJS[string](t, b, "location", `location.pathname`) == path && evalJS[string](t, b, "readyState", `document.readyState`) == "complete" {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the page never reached %s (at %s)%s", path, b.location(t), b.diagnostics())
+}
+
+// TestBrowserPasskeys: a signed-in browser adds a passkey (Chromium's
+// virtual authenticator), signs out, uses "Sign in with a passkey" on the
+// sign-in page and lands on an mfa route as the same user, with a
+// passkey session.
+func TestBrowserPasskeys(t *testing.T) {
+	findBrowser(t)
+	g := newTestGateway(t, mfaBrowserConfig, nil)
+	base := localBase(g)
+	const email, password = "passkey.user@example.com", "correct horse battery staple"
+	userID, _ := registerOverHTTP(t, base, email, password)
+	b := newTestBrowser(t)
+	b.addVirtualAuthenticator(t)
+
+	// Sign in with the password (the account has no second factor yet).
+	b.navigate(t, "open the sign-in page", chromedp.Navigate(base+"/login?rd=/app"))
+	b.do(t, "type the password",
+		chromedp.SendKeys(chromedp.CSS(`#email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password))
+	chain := b.navigate(t, "sign in", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	if !slices.Equal(chain, []string{"POST /login 303", "GET /app 200"}) {
+		t.Fatalf("sign in: %q%s", chain, b.diagnostics())
+	}
+
+	// Add a passkey from a gateway page.
+	b.navigate(t, "open a gateway page", chromedp.Navigate(base+"/login"))
+	res := evalJS[fetchResult](t, b, "register a passkey", registerPasskeyJS)
+	if res.Status != 201 || !strings.Contains(res.Body, `"name":"Test laptop"`) {
+		t.Fatalf("register: %d %s%s", res.Status, res.Body, b.diagnostics())
+	}
+	list := evalJS[fetchResult](t, b, "list passkeys", `fetch('/me/passkeys').then(async r => ({Status: r.status, Body: await r.text()}))`)
+	var pks struct {
+		Passkeys []struct{ ID, Name string }
+	}
+	if list.Status != 200 || json.Unmarshal([]byte(list.Body), &pks) != nil || len(pks.Passkeys) != 1 {
+		t.Fatalf("passkeys: %d %s", list.Status, list.Body)
+	}
+
+	// Sign out.
+	out := evalJS[fetchResult](t, b, "sign out", `fetch('/logout', {method: 'POST'}).then(async r => ({Status: r.status, Body: await r.text()}))`)
+	if out.Status != 204 || b.cookie(t, "gatehouse_session") != nil {
+		t.Fatalf("sign out: %d, cookie %+v", out.Status, b.cookie(t, "gatehouse_session"))
+	}
+
+	// "Sign in with a passkey", straight to the mfa route.
+	chain = b.navigate(t, "open /admin/panel", chromedp.Navigate(base+"/admin/panel"))
+	if !slices.Equal(chain, []string{"GET /admin/panel 302", "GET /login?rd=%2Fadmin%2Fpanel 200"}) {
+		t.Fatalf("open: %q", chain)
+	}
+	b.do(t, "wait for the passkey button", chromedp.WaitVisible(chromedp.CSS(`button[data-passkey=login]`)))
+	b.do(t, "sign in with the passkey", chromedp.Click(chromedp.CSS(`button[data-passkey=login]`)))
+	b.waitPath(t, "/admin/panel")
+	echo := evalJS[echoPage](t, b, "read the echo page", readEchoJS)
+	checkEcho(t, "passkey sign-in", echo, "/admin/panel", "", userID, email)
+	me := evalJS[fetchResult](t, b, "ask /me", `fetch('/me').then(async r => ({Status: r.status, Body: await r.text()}))`)
+	if me.Status != 200 || !strings.Contains(me.Body, `"mfa":true,"method":"passkey"`) || !strings.Contains(me.Body, `"second_factors":["passkey"]`) {
+		t.Errorf("/me after the passkey sign-in: %d %s", me.Status, me.Body)
+	}
+	if ck := b.cookie(t, "gatehouse_session_webauthn"); ck != nil {
+		t.Errorf("ceremony cookie kept: %+v", ck)
+	}
+	checkMFAConsole(t, b)
+}
