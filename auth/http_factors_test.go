@@ -238,11 +238,11 @@ func TestMarkSecondFactor(t *testing.T) {
 		if err := e.store.markSecondFactor(ctx, u.ID, id.SID); err != nil {
 			t.Fatal(err)
 		}
-		if got := e.mustAuth(t, tok, u); !got.MFA || got.Groups != id.Groups || got.Method != id.Method {
-			t.Errorf("after mark: %+v", got)
-		}
 		if after := e.pttl(t, tok); after > before || after <= 0 {
 			t.Errorf("pttl %v -> %v: the mark changed the lifetime", before, after)
+		}
+		if got := e.mustAuth(t, tok, u); !got.MFA || got.Groups != id.Groups || got.Method != id.Method {
+			t.Errorf("after mark: %+v", got)
 		}
 		ss, err := e.svc.Sessions(ctx, u.ID, id.SID)
 		if err != nil || len(ss) != 1 || !ss[0].MFA {
