@@ -204,7 +204,7 @@ func (g *Gateway) Close() {
 // JSON outside error answers.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{Context: r.Context(), start: time.Now(), rule: -2}
-	st.w.ResponseWriter = w
+	st.w.ResponseWriter, st.w.cookieName = w, g.cookie.Name
 	r = r.WithContext(st)
 	if g.metrics != nil {
 		g.metrics.inFlight.Inc()
