@@ -58,7 +58,7 @@ func TestThrottleLimit(t *testing.T) {
 		if err := e.login("ann@example.com", "password1", "192.0.2.2"); err != nil {
 			t.Errorf("login from another address: %v", err)
 		}
-		if got := e.counterValue(t, "gatehouse_login_attempts_total", "result", "throttled"); got != 1 {
+		if got := e.counterValue(t, "gatehouse_login_attempts_total", "result", "too_many_attempts"); got != 1 {
 			t.Errorf("login_attempts{throttled} = %v, want 1", got)
 		}
 	})
