@@ -64,7 +64,7 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 	// The token the client brought is handed over so that the Service
 	// deletes it: a session fixed before login never survives it.
 	prev, _, all := h.credential(r)
-	user, token, err := h.svc.Login(r.Context(), c.Email, c.Password, h.clientIP(r), prev)
+	user, token, err := h.svc.login(r.Context(), c.Email, c.Password, h.clientIP(r), prev, deviceCookies(r))
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
@@ -88,7 +88,7 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 	// Registration signs the new account in; like a login it deletes the
 	// session the client brought along, if any.
 	prev, _, all := h.credential(r)
-	user, token, err := h.svc.RegisterReplacing(r.Context(), c.Email, c.Password, prev)
+	user, token, err := h.svc.RegisterFrom(r.Context(), c.Email, c.Password, h.clientIP(r), prev)
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
@@ -100,11 +100,12 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 	h.signedIn(w, r, kind, http.StatusCreated, user, token, c.RD)
 }
 
-// signedIn sets the session cookie and answers a successful login or
-// registration.
+// signedIn sets the session cookie and a device cookie (device.go), and
+// answers a successful login or registration.
 func (h *handlers) signedIn(w http.ResponseWriter, r *http.Request, kind bodyKind, status int, u User, token, rd string) {
 	h.setUserID(r, u.ID)
 	http.SetCookie(w, h.sessionCookie(token))
+	h.setDeviceCookie(w, r, u)
 	if kind == bodyForm {
 		seeOther(w, SafeRedirect(rd, r.Host, h.allowedHosts))
 		return
@@ -168,15 +169,14 @@ func (h *handlers) me(w http.ResponseWriter, r *http.Request) {
 // endOthers ends every gateway token the request carried besides prev,
 // which was handed to the Service as the previous session (a cookie and a
 // Bearer token, several Bearer values, several session cookies): no token
-// held before signing in stays valid after it.
+// held before signing in stays valid after it. However many the request
+// carried, this is one store transaction (see Service.EndSessions).
 func (h *handlers) endOthers(r *http.Request, prev string, all []string) error {
+	others := make([]string, 0, len(all))
 	for _, t := range all {
-		if t == prev {
-			continue
-		}
-		if err := h.svc.Logout(r.Context(), t, false); err != nil {
-			return err
+		if t != prev {
+			others = append(others, t)
 		}
 	}
-	return nil
+	return h.svc.EndSessions(r.Context(), others)
 }

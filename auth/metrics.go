@@ -9,18 +9,18 @@ import (
 // Values of gatehouse_login_attempts_total{result}. "error" is anything
 // else: a request cancelled while waiting for a hash slot, a corrupt account.
 var loginResults = []string{
-	"success", "invalid_credentials", "throttled", "invalid_request", "store_unavailable", "error",
+	"success", "invalid_credentials", "throttled", "invalid_request", "store_unavailable", "overloaded", "error",
 }
 
 // Values of gatehouse_registrations_total{result}.
 var registrationResults = []string{
-	"success", "invalid_email", "weak_password", "registration_closed", "email_taken", "store_unavailable", "error",
+	"success", "invalid_email", "weak_password", "registration_closed", "email_taken", "throttled", "store_unavailable", "overloaded", "error",
 }
 
 // storeOps are the values of gatehouse_session_store_errors_total{op}.
 var storeOps = []string{
 	"authenticate", "session_create", "session_get", "session_delete", "revoke",
-	"user_get", "user_create", "user_update", "user_delete", "throttle", "ping",
+	"user_get", "user_create", "user_update", "user_delete", "user_migrate", "device_key", "throttle", "ping",
 }
 
 // Metrics are the auth counters. A nil *Metrics counts nothing. No label
@@ -92,6 +92,8 @@ func loginResult(err error) string {
 		return "invalid_request"
 	case errors.Is(err, ErrStoreUnavailable):
 		return "store_unavailable"
+	case errors.Is(err, ErrOverloaded):
+		return "overloaded"
 	default:
 		return "error"
 	}
@@ -109,8 +111,12 @@ func registrationResult(err error) string {
 		return "registration_closed"
 	case errors.Is(err, ErrEmailTaken):
 		return "email_taken"
+	case errors.Is(err, ErrTooManyAttempts):
+		return "throttled"
 	case errors.Is(err, ErrStoreUnavailable):
 		return "store_unavailable"
+	case errors.Is(err, ErrOverloaded):
+		return "overloaded"
 	default:
 		return "error"
 	}

@@ -168,6 +168,9 @@ type Auth struct {
 	// LoginFailureWindow; default 10 and 15m.
 	MaxLoginFailures   int      `yaml:"max_login_failures"`
 	LoginFailureWindow Duration `yaml:"login_failure_window"`
+	// MaxRegistrations is how many registration attempts one client
+	// address may make per LoginFailureWindow; default 100, 0 = no limit.
+	MaxRegistrations int `yaml:"max_registrations"`
 }
 
 // Registration modes.
@@ -226,6 +229,7 @@ func Default() *Config {
 			PasswordMinLength:  8,
 			MaxLoginFailures:   10,
 			LoginFailureWindow: Duration(15 * time.Minute),
+			MaxRegistrations:   100,
 		},
 		Session: Session{
 			CookieName:     "gatehouse_session",
