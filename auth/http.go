@@ -36,6 +36,8 @@ type handlers struct {
 	pages  *pageSet
 	csrf   *http.CrossOriginProtection
 	cookie credential.Cookie
+	// cookieSecure is session.cookie_secure, for the device cookie.
+	cookieSecure bool
 
 	loginPath, registerPath string
 	allowedHosts            []string
@@ -67,6 +69,7 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 		registrationOpen: cfg.Auth.Registration == config.RegistrationOpen,
 		minLength:        cfg.Auth.PasswordMinLength,
 		cookie:           credential.NewCookie(cfg.Session),
+		cookieSecure:     cfg.Session.CookieSecure,
 	}
 	if h.bodyReadTimeout <= 0 {
 		h.bodyReadTimeout = bodyReadTimeout

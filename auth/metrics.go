@@ -10,18 +10,18 @@ import (
 // else: a request cancelled while waiting for a hash slot, a corrupt account.
 var loginResults = []string{
 	"success", "invalid_credentials", "too_many_attempts", "invalid_email", "weak_password", "mfa_required",
-	"store_unavailable", "error",
+	"store_unavailable", "overloaded", "error",
 }
 
 // Values of gatehouse_registrations_total{result}.
 var registrationResults = []string{
-	"success", "invalid_email", "weak_password", "registration_closed", "email_taken", "store_unavailable", "error",
+	"success", "invalid_email", "weak_password", "registration_closed", "email_taken", "throttled", "store_unavailable", "overloaded", "error",
 }
 
 // storeOps are the values of gatehouse_session_store_errors_total{op}.
 var storeOps = []string{
 	"authenticate", "session_create", "session_get", "session_delete", "revoke",
-	"user_get", "user_create", "user_update", "user_delete", "throttle", "ping",
+	"user_get", "user_create", "user_update", "user_delete", "user_migrate", "device_key", "throttle", "ping",
 }
 
 // Metrics are the auth counters. A nil *Metrics counts nothing. No label

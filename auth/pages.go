@@ -134,6 +134,8 @@ func pageMessage(code apierror.Code, minLength int, retryAfter time.Duration) st
 		return "Enter a valid email address."
 	case apierror.StoreUnavailable:
 		return "The service is temporarily unavailable. Try again in a moment."
+	case apierror.Overloaded:
+		return "The service is busy. Try again in a second."
 	case apierror.InvalidRequest:
 		return "The form could not be read. Reload the page and try again."
 	case apierror.PayloadTooLarge:

@@ -117,6 +117,7 @@ func TestDefaults(t *testing.T) {
 		{"auth.password_min_length", c.Auth.PasswordMinLength, 8},
 		{"auth.max_login_failures", c.Auth.MaxLoginFailures, 10},
 		{"auth.login_failure_window", c.Auth.LoginFailureWindow, Duration(15 * time.Minute)},
+		{"auth.max_registrations", c.Auth.MaxRegistrations, 100},
 		{"session.cookie_name", c.Session.CookieName, "gatehouse_session"},
 		{"session.cookie_domain", c.Session.CookieDomain, ""},
 		{"session.cookie_secure", c.Session.CookieSecure, true},

@@ -87,9 +87,6 @@ func sortedKeys[V any](m map[string]V) []string {
 // and API tokens.
 func (c *Config) validateAccount(v *collector) {
 	a := c.Auth
-	if a.MaxRegistrations < 0 {
-		v.add("auth.max_registrations", "must not be negative (0 = no limit)")
-	}
 	if a.TOTP.Issuer == "" {
 		v.add("auth.totp.issuer", "required")
 	} else if strings.ContainsAny(a.TOTP.Issuer, ":\x00\r\n") {

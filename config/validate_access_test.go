@@ -88,7 +88,6 @@ func TestValidatePart2Problems(t *testing.T) {
 			`5: auth.webauthn.origins[1]: host "example.org" is not auth.webauthn.rp_id "example.com" or under it`,
 			`5: auth.webauthn.origins[2]: "nope" is not an origin such as https://app.example.com`}},
 		{"tokens max_ttl", up + "auth:\n  tokens:\n    max_ttl: 0\n", []string{`4: auth.tokens.max_ttl: must be at least 1s`}},
-		{"max_registrations", up + "auth:\n  max_registrations: -1\n", []string{`3: auth.max_registrations: must not be negative (0 = no limit)`}},
 		{"account_path", up + "auth:\n  account_path: /me\n", []string{`3: auth.account_path: same as auth.me_path`}},
 	}
 	for _, tc := range tests {

@@ -83,6 +83,9 @@ func (c *Config) validateAuth(v *collector) {
 	if a.LoginFailureWindow < Duration(time.Second) {
 		v.add("auth.login_failure_window", "must be at least 1s")
 	}
+	if a.MaxRegistrations < 0 {
+		v.add("auth.max_registrations", "must not be negative (0 = no limit), not %d", a.MaxRegistrations)
+	}
 }
 
 func (c *Config) validateSession(v *collector) {

@@ -8,7 +8,7 @@
 //
 // Everything runs on loopback; every child process is killed on exit.
 //
-//	go run ./cmd/gatehouse-bench [-mode ratio|conns|sessions|flood|faults|soak] [-c 32] [-d 5s] [-quick]
+//	go run ./cmd/gatehouse-bench [-mode ratio|conns|sessions|flood|regflood|faults|soak] [-c 32] [-d 5s] [-quick]
 package main
 
 import (
@@ -70,7 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("gatehouse-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "ratio", "ratio | conns | sessions | flood | faults | soak")
+	fs.StringVar(&o.mode, "mode", "ratio", "ratio | conns | sessions | flood | regflood | faults | soak")
 	fs.IntVar(&o.conc, "c", 32, "concurrent closed-loop clients")
 	fs.DurationVar(&o.dur, "d", 5*time.Second, "measured duration per case (soak: whole run, default 60s)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each case")
@@ -82,8 +82,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.src, "src", "", "module root to build the gateway from (default: the go.mod above the working directory)")
 	fs.StringVar(&o.redisBin, "redis-server", "redis-server", "redis-server binary")
 	fs.BoolVar(&o.noGateway, "no-gateway", false, "ratio mode: measure only the direct upstream and the bare proxy")
-	fs.IntVar(&o.loginCost, "login-cost", 10, "flood mode: the gateway's bcrypt_cost")
-	fs.IntVar(&o.floodConc, "flood-c", 64, "flood mode: concurrent wrong-password logins")
+	fs.IntVar(&o.loginCost, "login-cost", 10, "flood and regflood modes: the gateway's bcrypt_cost")
+	fs.IntVar(&o.floodConc, "flood-c", 64, "flood mode: concurrent wrong-password logins; regflood mode: concurrent registrations")
 	fs.IntVar(&o.sessions, "sessions", 1_000_000, "sessions mode: sessions to load")
 	fs.IntVar(&o.conns, "conns", 10_000, "conns mode: idle keep-alive connections")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "client timeout per request")
@@ -117,7 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	switch o.mode {
-	case "ratio", "conns", "sessions", "flood", "faults", "soak":
+	case "ratio", "conns", "sessions", "flood", "regflood", "faults", "soak":
 	default:
 		return nil, fmt.Errorf("%w: unknown -mode %q", errUsage, o.mode)
 	}
@@ -148,6 +148,7 @@ type report struct {
 	Conns       *connsResult    `json:"conns,omitempty"`
 	Sessions    *sessionsResult `json:"sessions,omitempty"`
 	Flood       *floodResult    `json:"flood,omitempty"`
+	RegFlood    *regFloodResult `json:"regflood,omitempty"`
 	Faults      *faultsResult   `json:"faults,omitempty"`
 	Soak        *soakResult     `json:"soak,omitempty"`
 	Failures    []string        `json:"failures,omitempty"`
@@ -181,6 +182,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = b.sessionsMode(ctx, rep)
 	case "flood":
 		err = b.floodMode(ctx, rep)
+	case "regflood":
+		err = b.regFloodMode(ctx, rep)
 	case "faults":
 		err = b.faultsMode(ctx, rep)
 	case "soak":

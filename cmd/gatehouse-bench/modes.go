@@ -314,6 +314,9 @@ func printModeSections(w io.Writer, rep *report) {
 			f.LoginCost, f.FloodClients, f.Logins, f.LoginsPerSecond, f.LoginP50ms, f.LoginP99ms, f.LoginStatuses)
 		fmt.Fprintf(w, "authenticated GET during / quiet: p50 %.1fx, p99 %.1fx, throughput %.2f\n", f.P50DuringOverQuiet, f.P99DuringOverQuiet, f.RPSDuringOverQuiet)
 	}
+	if f := rep.RegFlood; f != nil {
+		printRegFlood(w, f)
+	}
 	if f := rep.Faults; f != nil {
 		fmt.Fprintf(w, "\nfaults (client timeout %s):\n", f.ClientTimeout)
 		tw := newTable(w)
