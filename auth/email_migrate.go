@@ -37,67 +37,78 @@ type EmailMigration struct {
 // (every master of a Cluster), so it costs a pass over the keyspace.
 func (s *Service) MigrateEmails(ctx context.Context) (m EmailMigration, err error) {
 	defer func() { s.metrics.storeError(err) }()
-	keyPrefix := s.store.prefix + "user:"
+	err = s.store.forEachAccountKey(ctx, func(ctx context.Context, old string) error {
+		m.Scanned++
+		email, err := NormalizeEmail(old)
+		if err != nil {
+			if !slices.Contains(m.Invalid, old) {
+				m.Invalid = append(m.Invalid, old)
+			}
+			return nil
+		}
+		if email == old {
+			return nil
+		}
+		rec, err := s.store.getUser(ctx, old)
+		if err != nil {
+			if err == ErrUserNotFound {
+				return nil // moved or deleted since the SCAN saw it
+			}
+			return err
+		}
+		now, err := s.store.migrateUser(ctx, rec, email)
+		if err != nil {
+			return err
+		}
+		if now.ID != rec.ID {
+			if !slices.Contains(m.Collided, old) {
+				m.Collided = append(m.Collided, old)
+			}
+			return nil
+		}
+		m.Moved++
+		return nil
+	})
+	return m, err
+}
+
+// forEachAccountKey calls fn with the email of every account key (as
+// stored), one key at a time. SCAN on a ClusterClient asks one node only,
+// so on a Cluster every master is visited, one after another.
+func (s *Store) forEachAccountKey(ctx context.Context, fn func(ctx context.Context, email string) error) error {
+	keyPrefix := s.prefix + "user:"
 	visit := func(ctx context.Context, c redis.UniversalClient) error {
 		iter := c.Scan(ctx, 0, escapeGlob(keyPrefix)+"*", 500).Iterator()
 		for iter.Next(ctx) {
-			m.Scanned++
-			old := strings.TrimPrefix(iter.Val(), keyPrefix)
-			email, err := NormalizeEmail(old)
-			if err != nil {
-				if !slices.Contains(m.Invalid, old) {
-					m.Invalid = append(m.Invalid, old)
-				}
-				continue
-			}
-			if email == old {
-				continue
-			}
-			rec, err := s.store.getUser(ctx, old)
-			if err != nil {
-				if err == ErrUserNotFound {
-					continue // moved or deleted since the SCAN saw it
-				}
+			if err := fn(ctx, strings.TrimPrefix(iter.Val(), keyPrefix)); err != nil {
 				return err
 			}
-			now, err := s.store.migrateUser(ctx, rec, email)
-			if err != nil {
-				return err
-			}
-			if now.ID != rec.ID {
-				if !slices.Contains(m.Collided, old) {
-					m.Collided = append(m.Collided, old)
-				}
-				continue
-			}
-			m.Moved++
 		}
 		if err := iter.Err(); err != nil {
-			return storeErr("user_migrate", err)
+			return storeErr("user_get", err)
 		}
 		return nil
 	}
-	if cc, ok := s.store.rdb.(*redis.ClusterClient); ok {
-		// SCAN on a ClusterClient asks one node only. The masters are
-		// visited one after another: m is not shared between goroutines.
-		var mu sync.Mutex
-		var masters []*redis.Client
-		if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			mu.Lock()
-			defer mu.Unlock()
-			masters = append(masters, c)
-			return nil
-		}); err != nil {
-			return m, storeErr("user_migrate", err)
-		}
-		for _, c := range masters {
-			if err := visit(ctx, c); err != nil {
-				return m, err
-			}
-		}
-		return m, nil
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return visit(ctx, s.rdb)
 	}
-	return m, visit(ctx, s.store.rdb)
+	var mu sync.Mutex
+	var masters []*redis.Client
+	if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		masters = append(masters, c)
+		return nil
+	}); err != nil {
+		return storeErr("user_get", err)
+	}
+	for _, c := range masters {
+		if err := visit(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // escapeGlob escapes the characters SCAN MATCH treats as a pattern.
