@@ -4,7 +4,8 @@
 // that it no longer has to trust X-User-Id merely because nothing else can
 // reach it.
 //
-// It owns the signing keys (LoadKeys, EphemeralKeys), the key set published at
+// It owns the signing keys (NewKeySet of the keys package config read and
+// checked, or EphemeralKeys), the key set published at
 // /.well-known/jwks.json (KeySet.JWKS, JWKSHandler) and the signing itself,
 // with a bounded cache that reuses a young assertion for the same identity and
 // audience (Signer).
