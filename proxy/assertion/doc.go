@@ -13,5 +13,6 @@
 // It must never decide who a request belongs to: the caller hands it claims
 // only after the session or token was checked in the store on this very
 // request. It never talks to the store, and it must not import the config,
-// auth or proxy packages; the command wires it in.
+// auth or proxy packages: package proxy builds the KeySet and Signer of each
+// configuration, and the command hands it the process's ephemeral key.
 package assertion
