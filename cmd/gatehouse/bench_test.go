@@ -33,6 +33,7 @@ func serveLoop(b *testing.B, h http.Handler, r *http.Request) {
 	w := &discardWriter{h: make(http.Header)}
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer startCPU(b)()
 	for b.Loop() {
 		clear(w.h)
 		w.status = 0
