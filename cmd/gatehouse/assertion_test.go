@@ -409,3 +409,21 @@ func TestAssertionCostsNoRedisCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckWarnsEphemeralAssertionKey: with a real Redis (several replicas
+// likely) and no key_files, check exits 0 with a warning naming the key.
+func TestCheckWarnsEphemeralAssertionKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gw.yaml")
+	yml := "redis: {url: redis://127.0.0.1:1}\nupstreams:\n  app: builtin:echo\nidentity:\n  assertion:\n    header: X-Gatehouse-Assertion\n"
+	if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	if err := run(t.Context(), []string{"check", "-config", file}, noEnv, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("check = %v, want exit 0\n%s", err, errOut.String())
+	}
+	want := "warning: " + file + ":5: identity.assertion.key_files: none given, so each process signs with an ephemeral key"
+	if !strings.HasPrefix(errOut.String(), want) {
+		t.Errorf("stderr = %q, want it to start %q", errOut.String(), want)
+	}
+}

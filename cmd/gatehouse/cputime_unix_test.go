@@ -9,8 +9,9 @@ import (
 )
 
 // startCPU returns a func that reports the process's CPU time per op as
-// cpu-ns/op (the in-process upstream included, redis-server not). On a machine shared with other work, ns/op is wall time and
-// swings with the load; CPU time is what a request costs the gateway.
+// cpu-ns/op (the in-process upstream included, redis-server not). On a
+// machine shared with other work, ns/op is wall time and swings with the
+// load; CPU time is what a request costs.
 func startCPU(b *testing.B) func() {
 	b.Helper()
 	start := cpuTime(b)
