@@ -146,13 +146,12 @@ func hostUnder(host, domain string) bool {
 }
 
 // validateAssertion checks identity.assertion (its key files were read and
-// checked while loading).
+// checked while loading). key_files without a header is allowed: the keys
+// are then published before anything is signed with them, so upstreams can
+// be set up ahead of turning the assertion on.
 func (c *Config) validateAssertion(v *collector) {
 	a := c.Identity.Assertion
 	if a.TTL < Duration(minAssertionTTL) || a.TTL > Duration(maxAssertionTTL) {
 		v.add("identity.assertion.ttl", "must be between %s and %s", minAssertionTTL, maxAssertionTTL)
-	}
-	if a.Header == "" && len(a.KeyFiles) > 0 {
-		v.add("identity.assertion.key_files", "has no effect without identity.assertion.header")
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/elliptic"
 	"strings"
 	"testing"
 )
@@ -80,5 +81,42 @@ func TestWarningsLine(t *testing.T) {
 	got := c.Warnings()
 	if len(got) != 1 || !strings.HasPrefix(got[0], `gh.yaml:7: routes[1].path: "/admin/" (deny) does not cover "/admin", which routes[2] decides (public)`) {
 		t.Errorf("Warnings = %q", got)
+	}
+}
+
+// TestWarningsEphemeralAssertionKey: the assertion without key_files warns
+// only where several replicas are likely (a real Redis), and names the
+// assertion's line.
+func TestWarningsEphemeralAssertionKey(t *testing.T) {
+	key := writeFile(t, "k.pem", pemKey(t, elliptic.P256(), false))
+	const want = `t.yaml:3: identity.assertion.key_files: none given, so each process signs with an ephemeral key of its own`
+	tests := []struct {
+		name string
+		src  string
+		want bool
+	}{
+		{"real redis, no key files", "identity:\n  assertion:\n    header: X-Assertion\nredis: {url: redis://127.0.0.1:6379}\n", true},
+		{"sentinel, no key files", "identity:\n  assertion:\n    header: X-Assertion\nredis: {sentinel: {master: m, addrs: [127.0.0.1:26379]}}\n", true},
+		{"embedded store", "identity:\n  assertion:\n    header: X-Assertion\n", false},
+		{"key files", "identity:\n  assertion:\n    header: X-Assertion\n    key_files: [" + key + "]\nredis: {url: redis://127.0.0.1:6379}\n", false},
+		{"no assertion", "identity:\n  assertion:\n    header: \"\"\nredis: {url: redis://127.0.0.1:6379}\n", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(up+tc.src), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.Warnings()
+			if !tc.want {
+				if len(got) != 0 {
+					t.Errorf("Warnings = %q, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 || !strings.HasPrefix(got[0], want) {
+				t.Errorf("Warnings = %q, want one starting %q", got, want)
+			}
+		})
 	}
 }

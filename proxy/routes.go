@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/proxy/assertion"
 )
 
 // Routes is the compiled route table: the configuration's rules in order,
@@ -202,6 +203,8 @@ func endpointName(cfg *config.Config, clean string) string {
 	switch {
 	case a.VerifyPath != "" && underPrefix(clean, a.VerifyPath):
 		return "verify"
+	case clean == assertion.JWKSPath:
+		return "jwks"
 	case clean == a.LoginPath:
 		return "login"
 	case clean == a.RegisterPath:

@@ -34,6 +34,8 @@ type reqState struct {
 	found  credential.Found
 	id     credential.Identity
 	authed bool // id is valid and goes upstream
+	// assertion is the signed identity assertion that goes with id.
+	assertion string
 }
 
 type stateKey struct{}
