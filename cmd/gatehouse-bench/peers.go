@@ -311,15 +311,16 @@ func programVersion(ctx context.Context, bin, arg string) string {
 	return parseVersion(string(out))
 }
 
-// parseVersion finds a version in "nginx version: nginx/1.22.1" or
-// "v2.6.2 h1:...".
+// parseVersion finds a version in "nginx version: nginx/1.22.1", "2.6.2"
+// or "v2.6.2 h1:...".
 func parseVersion(out string) string {
 	for _, f := range strings.Fields(out) {
-		if _, v, ok := strings.Cut(f, "/"); ok && v != "" && v[0] >= '0' && v[0] <= '9' {
-			return v
+		if _, v, ok := strings.Cut(f, "/"); ok {
+			f = v
 		}
-		if len(f) > 1 && f[0] == 'v' && f[1] >= '0' && f[1] <= '9' {
-			return f[1:]
+		f = strings.TrimPrefix(f, "v")
+		if f != "" && f[0] >= '0' && f[0] <= '9' && strings.Contains(f, ".") {
+			return f
 		}
 	}
 	return ""

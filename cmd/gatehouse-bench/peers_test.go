@@ -267,6 +267,7 @@ func TestParseVersion(t *testing.T) {
 	for in, want := range map[string]string{
 		"nginx version: nginx/1.22.1\n":                            "1.22.1",
 		"v2.6.2 h1:wKoFIxpmOJLGl3QXoo6PNbYvGW4xLEgo32GPBEjWL8o=\n": "2.6.2",
+		"2.6.2\n":        "2.6.2",
 		"something else": "",
 	} {
 		if got := parseVersion(in); got != want {
