@@ -21,6 +21,7 @@ type bench struct {
 	dir     string
 	redis   *redisProc
 	upPort  int
+	upStats int // the upstream's counter port: connections it accepted
 	up      *child
 	bare    *child
 	bareURL string
@@ -72,7 +73,10 @@ func newBench(ctx context.Context, o *options, log io.Writer) (_ *bench, err err
 	if b.upPort, err = freePort(); err != nil {
 		return nil, err
 	}
-	if b.up, err = startUpstream(ctx, dir, b.upPort, 0); err != nil {
+	if b.upStats, err = freePort(); err != nil {
+		return nil, err
+	}
+	if b.up, err = startUpstream(ctx, dir, b.upPort, b.upStats, 0); err != nil {
 		return nil, err
 	}
 	barePort, err := freePort()

@@ -297,6 +297,9 @@ func (b *bench) floodMode(ctx context.Context, rep *report) error {
 
 // printModeSections prints what the non-ratio modes found.
 func printModeSections(w io.Writer, rep *report) {
+	if p := rep.Peers; p != nil {
+		printPeers(w, p)
+	}
 	if c := rep.Conns; c != nil {
 		fmt.Fprintf(w, "\nidle connections: %d open (%d failed) in %.1fs\n", c.Opened, c.Failed, c.OpenSeconds)
 		fmt.Fprintf(w, "gateway RSS: before %.1f MB, with connections %.1f MB (%.1f kB/conn), after closing %.1f MB, peak %.1f MB\n",
