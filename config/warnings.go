@@ -150,7 +150,7 @@ func (c *Config) decide(m, p string) int {
 			if p == r.Path {
 				return i
 			}
-		} else if underPath(p, r.Path) {
+		} else if UnderPath(p, r.Path) {
 			return i
 		}
 	}

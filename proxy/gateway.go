@@ -244,7 +244,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	clean, err := CheckPath(r.URL)
 	if err != nil {
 		g.metrics.decision(decBadPath)
-		if g.verifyPath != "" && underPrefix(r.URL.Path, g.verifyPath) {
+		if g.verifyPath != "" && config.UnderPath(r.URL.Path, g.verifyPath) {
 			// Forward-auth answers only 200/401/403/503.
 			st.route = &g.verify
 			apierror.Write(w, apierror.Forbidden)
@@ -254,7 +254,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		return
 	}
 	st.clean = clean
-	if g.verifyPath != "" && underPrefix(clean, g.verifyPath) {
+	if g.verifyPath != "" && config.UnderPath(clean, g.verifyPath) {
 		st.route = &g.verify
 		g.serveVerify(w, r, st)
 		return

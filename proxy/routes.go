@@ -115,7 +115,7 @@ func (ru *rule) matchPath(p string) bool {
 	if ru.exact {
 		return p == ru.path
 	}
-	return underPrefix(p, ru.path)
+	return config.UnderPath(p, ru.path)
 }
 
 func (ru *rule) matchMethod(m string) bool {
@@ -201,7 +201,7 @@ func Explain(cfg *config.Config, method, rawURL string) (string, error) {
 func endpointName(cfg *config.Config, clean string) string {
 	a := &cfg.Auth
 	switch {
-	case a.VerifyPath != "" && underPrefix(clean, a.VerifyPath):
+	case a.VerifyPath != "" && config.UnderPath(clean, a.VerifyPath):
 		return "verify"
 	case clean == assertion.JWKSPath:
 		return "jwks"
@@ -211,9 +211,9 @@ func endpointName(cfg *config.Config, clean string) string {
 		return "register"
 	case clean == a.LogoutPath:
 		return "logout"
-	case clean == a.MePath || underPrefix(clean, a.MePath+"/"):
+	case clean == a.MePath || config.UnderPath(clean, a.MePath+"/"):
 		return "me"
-	case clean == a.AccountPath || underPrefix(clean, a.AccountPath+"/"):
+	case clean == a.AccountPath || config.UnderPath(clean, a.AccountPath+"/"):
 		return "account"
 	}
 	return ""
