@@ -85,18 +85,9 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 	}
 	h.pages = ps
 
-	h.csrf = http.NewCrossOriginProtection()
-	h.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.csrf = credential.CrossOrigin(cfg.CSRF.TrustedOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.CrossOrigin)
 	}))
-	for _, o := range cfg.CSRF.TrustedOrigins {
-		if err := h.csrf.AddTrustedOrigin(o); err != nil {
-			// config validation refuses such origins; one that slips
-			// through only makes the protection stricter.
-			h.logger.Warn("csrf: ignoring trusted origin", "origin", o, "err", err)
-		}
-	}
-
 	return map[string]http.Handler{
 		cfg.Auth.LoginPath:    h.endpoint("GET, HEAD, POST", h.loginPage, h.login),
 		cfg.Auth.RegisterPath: h.endpoint("GET, HEAD, POST", h.registerPage, h.register),

@@ -132,7 +132,7 @@ func New(opts Options) (*Gateway, error) {
 		verifyPath:      cfg.Auth.VerifyPath,
 		publicURL:       strings.TrimSuffix(cfg.Auth.PublicURL, "/"),
 		protectUpstream: cfg.CSRF.ProtectUpstream,
-		csrf:            http.NewCrossOriginProtection(),
+		csrf:            credential.CrossOrigin(cfg.CSRF.TrustedOrigins, nil),
 		trustedOrigins:  make(map[string]bool),
 		now:             opts.now,
 	}
@@ -164,8 +164,6 @@ func New(opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	for _, o := range cfg.CSRF.TrustedOrigins {
-		// config.Validate checked each origin as AddTrustedOrigin does.
-		_ = g.csrf.AddTrustedOrigin(o)
 		g.trustedOrigins[o] = true
 	}
 
