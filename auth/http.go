@@ -93,6 +93,7 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 		cfg.Auth.RegisterPath: h.endpoint("GET, HEAD, POST", h.registerPage, h.register),
 		cfg.Auth.LogoutPath:   h.endpoint("POST", nil, h.logout),
 		cfg.Auth.MePath:       h.endpoint("GET, HEAD", h.me, nil),
+		cfg.Auth.MePath + "/": h.protect(h.meAPI(cfg.Auth.MePath)),
 	}
 }
 
