@@ -38,6 +38,8 @@ type handlers struct {
 	cookie credential.Cookie
 
 	loginPath, registerPath string
+	logoutPath, accountPath string
+	maxTokenTTL             time.Duration
 	allowedHosts            []string
 	registrationOpen        bool
 	minLength               int
@@ -63,6 +65,9 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 		logger:           opts.Logger,
 		loginPath:        cfg.Auth.LoginPath,
 		registerPath:     cfg.Auth.RegisterPath,
+		logoutPath:       cfg.Auth.LogoutPath,
+		accountPath:      cfg.Auth.AccountPath,
+		maxTokenTTL:      time.Duration(cfg.Auth.Tokens.MaxTTL),
 		allowedHosts:     append([]string(nil), cfg.Auth.AllowedRedirectHosts...),
 		registrationOpen: cfg.Auth.Registration == config.RegistrationOpen,
 		minLength:        cfg.Auth.PasswordMinLength,
@@ -99,6 +104,10 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 		cfg.Auth.RegisterPath: h.endpoint("GET, HEAD, POST", h.registerPage, h.register),
 		cfg.Auth.LogoutPath:   h.endpoint("POST", nil, h.logout),
 		cfg.Auth.MePath:       h.endpoint("GET, HEAD", h.me, nil),
+		cfg.Auth.MePath + "/": h.protect(h.meAPI(cfg.Auth.MePath)),
+		cfg.Auth.AccountPath:  h.endpoint("GET, HEAD", h.accountPage, nil),
+		// The form actions of the account page.
+		cfg.Auth.AccountPath + "/": h.protect(h.accountActions(cfg.Auth.AccountPath)),
 	}
 }
 
