@@ -307,13 +307,14 @@ func (h *handlers) accountResult(w http.ResponseWriter, kind, code string) {
 // accountFailure answers a failed action: a code the page knows, or the
 // JSON error of something unexpected (a store outage is a known one).
 func (h *handlers) accountFailure(w http.ResponseWriter, r *http.Request, err error) {
-	code := errorCode(err)
-	switch code {
+	if errors.Is(err, ErrInvalidTokenRequest) {
+		h.accountResult(w, "error", "invalid_token")
+		return
+	}
+	switch code := errorCode(err); code {
 	case apierror.NotFound, apierror.InvalidCredentials, apierror.WeakPassword,
 		apierror.TooManyAttempts, apierror.StoreUnavailable:
 		h.accountResult(w, "error", string(code))
-	case apierror.InvalidRequest:
-		h.accountResult(w, "error", "invalid_token")
 	default:
 		h.writeError(w, r, err, bodyJSON, nil)
 	}

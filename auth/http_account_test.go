@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
@@ -237,4 +238,29 @@ func TestAccountPage(t *testing.T) {
 			}
 		})
 	})
+}
+
+func TestTTLChoices(t *testing.T) {
+	tests := []struct {
+		max  time.Duration
+		want string // value:label, the selected one starred
+	}{
+		{8760 * time.Hour, "24h0m0s:1 day 168h0m0s:7 days *720h0m0s:30 days 2160h0m0s:90 days 8760h0m0s:365 days"},
+		{720 * time.Hour, "24h0m0s:1 day 168h0m0s:7 days *720h0m0s:30 days"},
+		{240 * time.Hour, "24h0m0s:1 day 168h0m0s:7 days *240h0m0s:The longest allowed (10 days)"},
+		{time.Hour, "*1h0m0s:The longest allowed (1h0m0s)"},
+	}
+	for _, tc := range tests {
+		var parts []string
+		for _, c := range ttlChoices(tc.max) {
+			p := c.Value + ":" + c.Label
+			if c.Selected {
+				p = "*" + p
+			}
+			parts = append(parts, p)
+		}
+		if got := strings.Join(parts, " "); got != tc.want {
+			t.Errorf("ttlChoices(%v) = %q, want %q", tc.max, got, tc.want)
+		}
+	}
 }
