@@ -217,9 +217,7 @@ func (h *handlers) renderAccount(w http.ResponseWriter, r *http.Request, id cred
 	}
 	for _, t := range tokens {
 		row := tokenRow{ID: t.ID, Name: t.Name, Created: showTime(t.CreatedAt), Expires: showTime(t.ExpiresAt)}
-		// A token's key is read only by the requests it authenticates, so
-		// an idle time as old as the token means it was never used.
-		if t.LastUsed != nil && t.LastUsed.After(t.CreatedAt) {
+		if t.LastUsed != nil {
 			row.Used = showTime(*t.LastUsed)
 		} else {
 			row.NeverUsed = true

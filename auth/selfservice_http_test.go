@@ -139,6 +139,10 @@ func TestSelfServiceSessions(t *testing.T) {
 		if newest.UserAgent != "Second Browser/1.0" || newest.IP != "127.0.0.1" || newest.Method != "password" || newest.MFA {
 			t.Errorf("newest session %+v, want the second login's user agent, 127.0.0.1, password, no mfa", newest)
 		}
+		// The session a registration opens records its client too.
+		if oldest.UserAgent != "Go-http-client/1.1" || oldest.IP != "127.0.0.1" {
+			t.Errorf("the registration's session %+v, want Go's user agent and 127.0.0.1", oldest)
+		}
 		for _, s := range list {
 			if !hex32.MatchString(s.ID) {
 				t.Errorf("session id %q is not 32 hex", s.ID)
@@ -249,8 +253,11 @@ func TestSelfServiceTokens(t *testing.T) {
 		list := decodeJSON[struct {
 			Tokens []TokenInfo `json:"tokens"`
 		}](t, res).Tokens
-		if len(list) != 1 || list[0].ID != created.ID || list[0].Name != "deploy" || !list[0].ExpiresAt.Equal(created.ExpiresAt) {
-			t.Errorf("tokens %+v, want the one created", list)
+		if len(list) != 1 || list[0].ID != created.ID || list[0].Name != "deploy" || !list[0].ExpiresAt.Equal(created.ExpiresAt) || list[0].LastUsed != nil {
+			t.Errorf("tokens %+v, want the one created, never used", list)
+		}
+		if !strings.Contains(res.body, `"last_used_at":null`) {
+			t.Errorf("an unused token's last_used_at is not null: %s", res.body)
 		}
 		// The token works on proxied paths as its user; as a cookie it is nothing.
 		res = g.do(request{method: "GET", path: "/app/x", header: bearer(created.Token)})

@@ -165,6 +165,13 @@ func (s *Service) Register(ctx context.Context, email, password string) (User, s
 // must. previousToken may be "" or anything a client sent: it is only used
 // when it is a token, and never adopted.
 func (s *Service) RegisterReplacing(ctx context.Context, email, password, previousToken string) (u User, tok string, err error) {
+	return s.RegisterWith(ctx, LoginRequest{Email: email, Password: password, Previous: previousToken})
+}
+
+// RegisterWith is RegisterReplacing with what the first session records
+// about its client (shown in GET /me/sessions), as LoginWith has.
+func (s *Service) RegisterWith(ctx context.Context, req LoginRequest) (u User, tok string, err error) {
+	email, password, previousToken := req.Email, req.Password, req.Previous
 	defer func() {
 		s.metrics.registration(err)
 		s.metrics.storeError(err)
@@ -195,7 +202,7 @@ func (s *Service) RegisterReplacing(ctx context.Context, email, password, previo
 	if err := s.store.putAccount(ctx, rec.ID, &accountRecord{Email: rec.Email}); err != nil {
 		return User{}, "", err
 	}
-	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{Method: credential.MethodPassword})
+	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent})
 	if err != nil {
 		return User{}, "", err
 	}
@@ -217,7 +224,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP, previous
 	return s.LoginWith(ctx, LoginRequest{Email: email, Password: password, ClientIP: clientIP, Previous: previousToken})
 }
 
-// LoginRequest is what a login brings: the credentials, the client it came
+// LoginRequest is what a login (or a registration) brings: the credentials, the client it came
 // from (counted by the throttle, shown in GET /me/sessions) and the token
 // it carried, which the login ends.
 type LoginRequest struct {
