@@ -193,6 +193,7 @@ func TestBrowserAccountPage(t *testing.T) {
 	if s = readAccount("step 3", a); s.Sessions != 1 || s.Notice != "That session has been signed out." || !s.NoticeVisible {
 		t.Errorf("step 3: %d sessions, notice %q (visible %v)", s.Sessions, s.Notice, s.NoticeVisible)
 	}
+	checkContrast("step 3 notice", a)
 	chain = b.navigate(t, "B reloads", chromedp.Navigate(g.public+"/account"))
 	wantChain("step 3 B", b, chain, "GET /account 302", "GET /login?rd=%2Faccount 200")
 
@@ -223,7 +224,11 @@ func TestBrowserAccountPage(t *testing.T) {
 	if !strings.HasPrefix(nt.Value, "ght1.") || !nt.ReadOnly || !nt.Copy || !strings.Contains(nt.Label, "laptop script") {
 		t.Fatalf("step 5: new token field %+v", nt)
 	}
+	checkContrast("step 5 new token", a)
 	a.screenshot(t, shots, "account-token-1280.png")
+	a.do(t, "dark theme", colorScheme("dark"))
+	checkContrast("step 5 new token, dark", a)
+	a.do(t, "light theme", colorScheme(""))
 	st, _, body = do(t, newClient(t), "GET", g.public+"/app/report", "", "", "Authorization", "Bearer "+nt.Value)
 	if st != http.StatusOK {
 		t.Fatalf("step 5: the page's token as Bearer: %d %s", st, body)
@@ -239,6 +244,16 @@ func TestBrowserAccountPage(t *testing.T) {
 	if html := evalJS[string](t, a, "read the page source", `document.documentElement.outerHTML`); strings.Contains(html, nt.Value) || strings.Contains(html, "ght1.") {
 		t.Errorf("step 5: the token shows again after the reload")
 	}
+
+	// An error message is as readable as the rest.
+	a.navigate(t, "A opens a page with an error", chromedp.Navigate(g.public+"/account?error=invalid_credentials"))
+	if s = readAccount("step 5 error", a); s.Problem != "The current password is incorrect." {
+		t.Errorf("step 5: ?error=invalid_credentials shows %q", s.Problem)
+	}
+	checkContrast("step 5 error", a)
+	a.do(t, "dark theme", colorScheme("dark"))
+	checkContrast("step 5 error, dark", a)
+	a.do(t, "light theme", colorScheme(""))
 
 	// 6. Sign out everywhere: A lands on the sign-in page, and B's session
 	// from step 4 is gone too.
