@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,14 +95,15 @@ func showTime(t time.Time) displayTime {
 }
 
 // ttlChoices are the lifetimes the page offers: the usual ones that fit
-// within max, and max itself when it is none of them.
-func ttlChoices(max time.Duration) []ttlChoice {
+// within limit (auth.tokens.max_ttl), and limit itself when it is none of
+// them. 30 days is preselected, or else the longest.
+func ttlChoices(limit time.Duration) []ttlChoice {
 	days := []int{1, 7, 30, 90, 365}
 	var out []ttlChoice
 	seenMax := false
 	for _, d := range days {
 		ttl := time.Duration(d) * 24 * time.Hour
-		if ttl > max {
+		if ttl > limit {
 			break
 		}
 		label := "1 day"
@@ -109,24 +111,15 @@ func ttlChoices(max time.Duration) []ttlChoice {
 			label = strconv.Itoa(d) + " days"
 		}
 		out = append(out, ttlChoice{Value: ttl.String(), Label: label, Selected: d == 30})
-		seenMax = seenMax || ttl == max
+		seenMax = seenMax || ttl == limit
 	}
 	if !seenMax {
-		out = append(out, ttlChoice{Value: max.String(), Label: "The longest allowed (" + humanDuration(max) + ")"})
+		out = append(out, ttlChoice{Value: limit.String(), Label: "The longest allowed (" + humanDuration(limit) + ")"})
 	}
-	if !containsSelected(out) {
+	if !slices.ContainsFunc(out, func(c ttlChoice) bool { return c.Selected }) {
 		out[len(out)-1].Selected = true
 	}
 	return out
-}
-
-func containsSelected(cs []ttlChoice) bool {
-	for _, c := range cs {
-		if c.Selected {
-			return true
-		}
-	}
-	return false
 }
 
 // humanDuration writes whole days as days and anything else as Go does.
