@@ -40,6 +40,8 @@ type handlers struct {
 	cookieSecure bool
 
 	loginPath, registerPath string
+	logoutPath, accountPath string
+	maxTokenTTL             time.Duration
 	allowedHosts            []string
 	registrationOpen        bool
 	minLength               int
@@ -65,6 +67,9 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 		logger:           opts.Logger,
 		loginPath:        cfg.Auth.LoginPath,
 		registerPath:     cfg.Auth.RegisterPath,
+		logoutPath:       cfg.Auth.LogoutPath,
+		accountPath:      cfg.Auth.AccountPath,
+		maxTokenTTL:      time.Duration(cfg.Auth.Tokens.MaxTTL),
 		allowedHosts:     append([]string(nil), cfg.Auth.AllowedRedirectHosts...),
 		registrationOpen: cfg.Auth.Registration == config.RegistrationOpen,
 		minLength:        cfg.Auth.PasswordMinLength,
@@ -94,6 +99,9 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 		cfg.Auth.LogoutPath:   h.endpoint("POST", nil, h.logout),
 		cfg.Auth.MePath:       h.endpoint("GET, HEAD", h.me, nil),
 		cfg.Auth.MePath + "/": h.protect(h.meAPI(cfg.Auth.MePath)),
+		cfg.Auth.AccountPath:  h.endpoint("GET, HEAD", h.accountPage, nil),
+		// The form actions of the account page.
+		cfg.Auth.AccountPath + "/": h.protect(h.accountActions(cfg.Auth.AccountPath)),
 	}
 }
 

@@ -91,7 +91,8 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 	// Registration signs the new account in; like a login it deletes the
 	// session the client brought along, if any.
 	prev, all := h.carried(r)
-	user, token, err := h.svc.RegisterFrom(r.Context(), c.Email, c.Password, credential.InfoFrom(r.Context()).ClientIP, prev)
+	user, token, err := h.svc.RegisterWith(r.Context(), LoginRequest{Email: c.Email, Password: c.Password,
+		ClientIP: credential.InfoFrom(r.Context()).ClientIP, UserAgent: r.UserAgent(), Previous: prev})
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
 		return

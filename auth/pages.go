@@ -16,8 +16,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
 )
 
-// pagesFS holds the sign-in, registration and "registration closed" pages
-// and their stylesheet. Everything a page needs is inline: the pages fetch
+// pagesFS holds the sign-in, registration, "registration closed" and
+// account pages and their stylesheet. Everything a page needs is inline: the pages fetch
 // nothing, run no script and work in a browser with JavaScript off.
 //
 //go:embed pages/*.html pages/style.css
@@ -27,6 +27,7 @@ var pagesFS embed.FS
 // each, with the CSP hash that allows exactly that stylesheet.
 type pageSet struct {
 	login, register, closed *template.Template
+	account                 *template.Template
 	css                     template.CSS
 	styleHash               string // 'sha256-...'
 }
@@ -45,6 +46,8 @@ type pageData struct {
 	LoginPath, RegisterPath string
 	RegistrationOpen        bool
 	MinLength               int
+	// Account is the account page's content; nil on the other pages.
+	Account *accountView
 }
 
 func loadPages() (*pageSet, error) {
@@ -60,7 +63,7 @@ func loadPages() (*pageSet, error) {
 	for _, p := range []struct {
 		dst  **template.Template
 		file string
-	}{{&ps.login, "login.html"}, {&ps.register, "register.html"}, {&ps.closed, "closed.html"}} {
+	}{{&ps.login, "login.html"}, {&ps.register, "register.html"}, {&ps.closed, "closed.html"}, {&ps.account, "account.html"}} {
 		t, err := template.ParseFS(pagesFS, "pages/layout.html", "pages/"+p.file)
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", p.file, err)

@@ -168,15 +168,22 @@ func (s *Service) Register(ctx context.Context, email, password string) (User, s
 // must. previousToken may be "" or anything a client sent: it is only used
 // when it is a token, and never adopted.
 func (s *Service) RegisterReplacing(ctx context.Context, email, password, previousToken string) (User, string, error) {
-	return s.RegisterFrom(ctx, email, password, "", previousToken)
+	return s.RegisterWith(ctx, LoginRequest{Email: email, Password: password, Previous: previousToken})
 }
 
-// RegisterFrom is RegisterReplacing for a client at clientIP, whose
-// attempts auth.max_registrations limits per auth.login_failure_window
-// (*ThrottledError); "" is not limited (the operator's own tools). An email
-// that already has an account is ErrEmailTaken before any hashing, and a
-// full hash queue is ErrOverloaded.
-func (s *Service) RegisterFrom(ctx context.Context, email, password, clientIP, previousToken string) (u User, tok string, err error) {
+// RegisterFrom is RegisterReplacing for a client at clientIP.
+func (s *Service) RegisterFrom(ctx context.Context, email, password, clientIP, previousToken string) (User, string, error) {
+	return s.RegisterWith(ctx, LoginRequest{Email: email, Password: password, ClientIP: clientIP, Previous: previousToken})
+}
+
+// RegisterWith is RegisterReplacing with what the first session records
+// about its client (shown in GET /me/sessions), as LoginWith has. The
+// attempts of req.ClientIP are limited by auth.max_registrations per
+// auth.login_failure_window (*ThrottledError); "" is not limited (the
+// operator's own tools). An email that already has an account is
+// ErrEmailTaken before any hashing, and a full hash queue is ErrOverloaded.
+func (s *Service) RegisterWith(ctx context.Context, req LoginRequest) (u User, tok string, err error) {
+	email, password, clientIP, previousToken := req.Email, req.Password, req.ClientIP, req.Previous
 	defer func() {
 		s.metrics.registration(err)
 		s.metrics.storeError(err)
@@ -220,7 +227,7 @@ func (s *Service) RegisterFrom(ctx context.Context, email, password, clientIP, p
 	if err := s.store.putAccount(ctx, rec.ID, &accountRecord{Email: rec.Email}); err != nil {
 		return User{}, "", err
 	}
-	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{Method: credential.MethodPassword})
+	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent})
 	if err != nil {
 		return User{}, "", err
 	}
@@ -243,7 +250,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP, previous
 	return s.LoginWith(ctx, LoginRequest{Email: email, Password: password, ClientIP: clientIP, Previous: previousToken})
 }
 
-// LoginRequest is what a login brings: the credentials, the client it came
+// LoginRequest is what a login (or a registration) brings: the credentials, the client it came
 // from (counted by the throttle, shown in GET /me/sessions) and the token
 // it carried, which the login ends.
 type LoginRequest struct {

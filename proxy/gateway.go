@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -202,6 +203,17 @@ func New(opts Options) (*Gateway, error) {
 		g.endpoints = append(g.endpoints, ownEndpoint{path: path, prefix: strings.HasSuffix(path, "/"), h: h,
 			rt: routeRT{index: -2, name: name, policy: "none", metrics: g.metrics.forRoute(name, "none")}})
 	}
+	// Exact paths first, then the longest prefix: /account/gatehouse.js
+	// before /account/, whatever the map's order.
+	slices.SortFunc(g.endpoints, func(a, b ownEndpoint) int {
+		if a.prefix != b.prefix {
+			if a.prefix {
+				return 1
+			}
+			return -1
+		}
+		return len(b.path) - len(a.path)
+	})
 	return g, nil
 }
 
