@@ -339,6 +339,63 @@ func TestClusterServiceSuite(t *testing.T) {
 		}
 	})
 
+	// An account change and the rewrite of every session and token value
+	// are one transaction in the user's slot: no CROSSSLOT, and the next
+	// Authenticate sees the change.
+	t.Run("groups, tokens and disable", func(t *testing.T) {
+		e := c.env(t, nil)
+		u, t1 := e.register(t, "g@example.com", "password1")
+		_, t2, err := e.svc.Login(ctx, "g@example.com", "password1", "192.0.2.1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		api, _, err := e.svc.CreateTokenFor(ctx, "g@example.com", "ci", time.Hour)
+		if err != nil {
+			t.Fatalf("CreateTokenFor: %v", err)
+		}
+		groupsOf := func(tok string) string {
+			t.Helper()
+			id, err := e.svc.Authenticate(ctx, tok)
+			if err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			return id.Groups
+		}
+		if _, err := e.svc.SetGroups(ctx, "g@example.com", []string{"ops", "admins"}, nil); err != nil {
+			t.Fatalf("SetGroups: %v", err)
+		}
+		for _, tok := range []string{t1, t2, api} {
+			if g := groupsOf(tok); g != "admins,ops" {
+				t.Errorf("groups after +admins +ops = %q, want admins,ops", g)
+			}
+		}
+		if _, err := e.svc.SetGroups(ctx, "g@example.com", nil, []string{"admins"}); err != nil {
+			t.Fatalf("SetGroups: %v", err)
+		}
+		for _, tok := range []string{t1, t2, api} {
+			if g := groupsOf(tok); g != "ops" {
+				t.Errorf("groups after -admins = %q, want ops", g)
+			}
+		}
+		if err := e.svc.SetDisabled(ctx, "g@example.com", true); err != nil {
+			t.Fatalf("SetDisabled: %v", err)
+		}
+		for _, tok := range []string{t1, t2, api} {
+			e.mustNotAuth(t, tok)
+		}
+		if _, _, err := e.svc.Login(ctx, "g@example.com", "password1", "192.0.2.1", ""); !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("login while disabled = %v, want ErrInvalidCredentials", err)
+		}
+		if err := e.svc.SetDisabled(ctx, "g@example.com", false); err != nil {
+			t.Fatal(err)
+		}
+		_, t3, err := e.svc.Login(ctx, "g@example.com", "password1", "192.0.2.1", "")
+		if err != nil {
+			t.Fatalf("login after enable: %v", err)
+		}
+		e.mustAuth(t, t3, u)
+	})
+
 	t.Run("legacy account moved", func(t *testing.T) {
 		e := c.env(t, nil)
 		u, _ := e.register(t, "x@example.com", "password1")
