@@ -73,7 +73,9 @@ func serve(ctx context.Context, e env, path string) error {
 		fmt.Fprintln(e.stderr, err)
 		return errReported
 	}
-	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	logOut, flushLog := newLogWriter(e.stderr)
+	defer flushLog()
+	logger := slog.New(slog.NewJSONHandler(logOut, nil))
 	redisLogTarget.Store(logger)
 	// Registered before anything else starts: until then a SIGHUP would
 	// take its default action and end the process (systemd's ExecReload
