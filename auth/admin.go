@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
-	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/config"
@@ -166,45 +162,16 @@ func (s *Service) userRecord(ctx context.Context, email string) (*userRecord, er
 	return s.store.getUser(ctx, email)
 }
 
-// scanUsers returns the normalised emails of every account, sorted.
+// scanUsers returns the emails of every account, sorted.
 func (s *Store) scanUsers(ctx context.Context) ([]string, error) {
-	pattern := globEscape(s.prefix) + "user:*"
-	var mu sync.Mutex
 	var emails []string
-	scan := func(ctx context.Context, c redis.Cmdable) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			mu.Lock()
-			emails = append(emails, strings.TrimPrefix(iter.Val(), s.prefix+"user:"))
-			mu.Unlock()
-		}
-		return iter.Err()
-	}
-	var err error
-	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, s.rdb)
-	}
+	err := s.forEachAccountKey(ctx, func(_ context.Context, email string) error {
+		emails = append(emails, email)
+		return nil
+	})
 	if err != nil {
-		return nil, storeErr("user_get", err)
+		return nil, err
 	}
 	slices.Sort(emails)
 	return slices.Compact(emails), nil
-}
-
-// globEscape escapes the characters SCAN's MATCH treats as a pattern, so
-// that a key prefix holding one matches only itself.
-func globEscape(s string) string {
-	if !strings.ContainsAny(s, `*?[]\`) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -140,6 +140,11 @@ func (s *Store) listTokens(ctx context.Context, c redis.Cmdable, userID string, 
 	out := make([]TokenInfo, len(entries))
 	for i, e := range entries {
 		out[i] = TokenInfo{ID: handleOfHash(e.hash), Name: e.v.Name, CreatedAt: e.v.Created.UTC(), ExpiresAt: e.end, LastUsed: e.lastUsed}
+		// Writing the key at creation starts its idle time: a token whose
+		// last use is its creation has not been used (within that second).
+		if e.lastUsed != nil && !e.lastUsed.After(e.v.Created) {
+			out[i].LastUsed = nil
+		}
 	}
 	return out, nil
 }

@@ -1,7 +1,8 @@
 // Package auth owns accounts and sessions: registration, login, logout,
 // password hashing, brute-force throttling, the Redis layout that stores
 // them, and the HTTP handlers and HTML pages of the gateway's own endpoints
-// (/login, /register, /logout, /me).
+// (/login, /register, /logout, /me and the self-service endpoints below it,
+// the account page).
 //
 // It must never store or log a raw session token or a password, never keep a
 // token a client brought to a login, and never treat "the store could not be

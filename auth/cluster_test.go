@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
@@ -313,6 +314,122 @@ func TestClusterServiceSuite(t *testing.T) {
 		u, _, err := e.svc.Login(ctx, "ann@example.com", "password1", "192.0.2.1", "")
 		if err != nil || u != winner {
 			t.Errorf("Login = %+v, %v; want the one account %+v", u, err, winner)
+		}
+	})
+
+	// EndSessions of several users' tokens: their keys are in different
+	// slots, so it must not be one MULTI there (CROSSSLOT).
+	t.Run("end sessions of several users", func(t *testing.T) {
+		e := c.env(t, nil)
+		var toks []string
+		var users []User
+		for i := range 4 {
+			u, tok := e.register(t, "u"+strconv.Itoa(i)+"@example.com", "password1")
+			users = append(users, u)
+			toks = append(toks, tok, tok)
+		}
+		if err := e.svc.EndSessions(ctx, toks); err != nil {
+			t.Fatalf("EndSessions: %v", err)
+		}
+		for i, tok := range toks {
+			e.mustNotAuth(t, tok)
+			if n := c.rdb.ZCard(ctx, e.store.indexKey(users[i/2].ID)).Val(); n != 0 {
+				t.Errorf("user %d: %d index entries left, want 0", i/2, n)
+			}
+		}
+	})
+
+	// An account change and the rewrite of every session and token value
+	// are one transaction in the user's slot: no CROSSSLOT, and the next
+	// Authenticate sees the change.
+	t.Run("groups, tokens and disable", func(t *testing.T) {
+		e := c.env(t, nil)
+		u, t1 := e.register(t, "g@example.com", "password1")
+		_, t2, err := e.svc.Login(ctx, "g@example.com", "password1", "192.0.2.1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		api, _, err := e.svc.CreateTokenFor(ctx, "g@example.com", "ci", time.Hour)
+		if err != nil {
+			t.Fatalf("CreateTokenFor: %v", err)
+		}
+		groupsOf := func(tok string) string {
+			t.Helper()
+			id, err := e.svc.Authenticate(ctx, tok)
+			if err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			return id.Groups
+		}
+		if _, err := e.svc.SetGroups(ctx, "g@example.com", []string{"ops", "admins"}, nil); err != nil {
+			t.Fatalf("SetGroups: %v", err)
+		}
+		for _, tok := range []string{t1, t2, api} {
+			if g := groupsOf(tok); g != "admins,ops" {
+				t.Errorf("groups after +admins +ops = %q, want admins,ops", g)
+			}
+		}
+		if _, err := e.svc.SetGroups(ctx, "g@example.com", nil, []string{"admins"}); err != nil {
+			t.Fatalf("SetGroups: %v", err)
+		}
+		for _, tok := range []string{t1, t2, api} {
+			if g := groupsOf(tok); g != "ops" {
+				t.Errorf("groups after -admins = %q, want ops", g)
+			}
+		}
+		if err := e.svc.SetDisabled(ctx, "g@example.com", true); err != nil {
+			t.Fatalf("SetDisabled: %v", err)
+		}
+		for _, tok := range []string{t1, t2, api} {
+			e.mustNotAuth(t, tok)
+		}
+		if _, _, err := e.svc.Login(ctx, "g@example.com", "password1", "192.0.2.1", ""); !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("login while disabled = %v, want ErrInvalidCredentials", err)
+		}
+		if err := e.svc.SetDisabled(ctx, "g@example.com", false); err != nil {
+			t.Fatal(err)
+		}
+		_, t3, err := e.svc.Login(ctx, "g@example.com", "password1", "192.0.2.1", "")
+		if err != nil {
+			t.Fatalf("login after enable: %v", err)
+		}
+		e.mustAuth(t, t3, u)
+	})
+
+	t.Run("legacy account moved", func(t *testing.T) {
+		e := c.env(t, nil)
+		u, _ := e.register(t, "x@example.com", "password1")
+		rec, err := e.store.getUser(ctx, "x@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As the old code stored "ς@example.com": under its own key.
+		rec.Email = "ς@example.com"
+		b, _ := json.Marshal(rec)
+		if err := c.rdb.Set(ctx, e.store.userKey("ς@example.com"), b, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.rdb.Del(ctx, e.store.userKey("x@example.com")).Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := e.svc.Login(ctx, "ς@example.com", "password1", "192.0.2.1", "")
+		if err != nil || got.ID != u.ID || got.Email != "σ@example.com" {
+			t.Errorf("Login = %+v, %v; want id %s as σ@example.com", got, err, u.ID)
+		}
+		if n := c.rdb.Exists(ctx, e.store.userKey("ς@example.com")).Val(); n != 0 {
+			t.Errorf("legacy key still there")
+		}
+		// MigrateEmails visits every master: keys of several slots.
+		for _, old := range []string{"ann@bücher.example", "straße@example.com", "ꮓ@example.com"} {
+			id, _ := newUserID()
+			b, _ := json.Marshal(&userRecord{ID: id, Email: old, Hash: rec.Hash, Created: rec.Created})
+			if err := c.rdb.Set(ctx, e.store.userKey(old), b, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m, err := e.svc.MigrateEmails(ctx)
+		if err != nil || m.Moved != 2 || m.Scanned < 4 {
+			t.Errorf("MigrateEmails = %+v, %v; want at least 4 scanned, 2 moved", m, err)
 		}
 	})
 }

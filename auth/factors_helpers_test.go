@@ -107,14 +107,14 @@ func loginCodeJSON(email, password, code string) string {
 	return string(b)
 }
 
-// meSession is the session part of GET /me, and the user's factors.
-type meSession struct {
+// meFactorsView is the session part of GET /me, and the user's factors.
+type meFactorsView struct {
 	MFA     bool
 	Method  string
 	Factors []string
 }
 
-func (g *testGateway) meSession(tok string) meSession {
+func (g *testGateway) meFactors(tok string) meFactorsView {
 	g.t.Helper()
 	res := g.do(request{method: "GET", path: "/me", cookie: tok})
 	if res.status != http.StatusOK {
@@ -132,7 +132,7 @@ func (g *testGateway) meSession(tok string) meSession {
 	if err := json.Unmarshal([]byte(res.body), &body); err != nil {
 		g.t.Fatalf("GET /me body %s: %v", res.body, err)
 	}
-	return meSession{MFA: body.Session.MFA, Method: body.Session.Method, Factors: body.User.SecondFactors}
+	return meFactorsView{MFA: body.Session.MFA, Method: body.Session.Method, Factors: body.User.SecondFactors}
 }
 
 // apiToken mints an API token for the user of the session tok.

@@ -36,8 +36,12 @@ type handlers struct {
 	pages  *pageSet
 	csrf   *http.CrossOriginProtection
 	cookie credential.Cookie
+	// cookieSecure is session.cookie_secure, for the device cookie.
+	cookieSecure bool
 
 	loginPath, registerPath string
+	logoutPath, accountPath string
+	maxTokenTTL             time.Duration
 	allowedHosts            []string
 	registrationOpen        bool
 	minLength               int
@@ -66,10 +70,14 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 		logger:           opts.Logger,
 		loginPath:        cfg.Auth.LoginPath,
 		registerPath:     cfg.Auth.RegisterPath,
+		logoutPath:       cfg.Auth.LogoutPath,
+		accountPath:      cfg.Auth.AccountPath,
+		maxTokenTTL:      time.Duration(cfg.Auth.Tokens.MaxTTL),
 		allowedHosts:     append([]string(nil), cfg.Auth.AllowedRedirectHosts...),
 		registrationOpen: cfg.Auth.Registration == config.RegistrationOpen,
 		minLength:        cfg.Auth.PasswordMinLength,
 		cookie:           credential.NewCookie(cfg.Session),
+		cookieSecure:     cfg.Session.CookieSecure,
 	}
 	if h.bodyReadTimeout <= 0 {
 		h.bodyReadTimeout = bodyReadTimeout
@@ -86,30 +94,23 @@ func NewHandlers(cfg *config.Config, svc *Service, opts HandlerOptions) map[stri
 	h.pages = ps
 	h.fc = newFactorCookies(cfg)
 
-	h.csrf = http.NewCrossOriginProtection()
-	h.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.csrf = credential.CrossOrigin(cfg.CSRF.TrustedOrigins, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, apierror.CrossOrigin)
 	}))
-	for _, o := range cfg.CSRF.TrustedOrigins {
-		if err := h.csrf.AddTrustedOrigin(o); err != nil {
-			// config validation refuses such origins; one that slips
-			// through only makes the protection stricter.
-			h.logger.Warn("csrf: ignoring trusted origin", "origin", o, "err", err)
-		}
-	}
-
 	return map[string]http.Handler{
-		// The passkey sign-in (the HTML second step posts to LoginPath),
-		// the self-service API, and gatehouse.js (public) below
-		// AccountPath.
-		cfg.Auth.LoginPath + "/":   h.protect(h.loginAPI()),
-		cfg.Auth.MePath + "/":      h.protect(h.meAPI(cfg.Auth.MePath)),
-		cfg.Auth.AccountPath + "/": h.accountSubtree(nil),
-
 		cfg.Auth.LoginPath:    h.endpoint("GET, HEAD, POST", h.loginPage, h.login),
 		cfg.Auth.RegisterPath: h.endpoint("GET, HEAD, POST", h.registerPage, h.register),
 		cfg.Auth.LogoutPath:   h.endpoint("POST", nil, h.logout),
 		cfg.Auth.MePath:       h.endpoint("GET, HEAD", h.me, nil),
+		cfg.Auth.MePath + "/": h.protect(h.meAPI(cfg.Auth.MePath)),
+		cfg.Auth.AccountPath:  h.endpoint("GET, HEAD", h.accountPage, nil),
+		// The form actions of the account page.
+		cfg.Auth.AccountPath + "/": h.protect(h.accountActions(cfg.Auth.AccountPath)),
+		// The passkey sign-in (the HTML second step posts to LoginPath),
+		// and the pages' one script, public: the sign-in page needs it
+		// before there is a session.
+		cfg.Auth.LoginPath + "/":               h.protect(h.loginAPI()),
+		cfg.Auth.AccountPath + "/gatehouse.js": h.fc.script,
 	}
 }
 

@@ -56,6 +56,8 @@ func errorCode(err error) apierror.Code {
 		return apierror.MFARequired
 	case errors.Is(err, errPendingGone):
 		return apierror.InvalidCredentials
+	case errors.Is(err, ErrOverloaded):
+		return apierror.Overloaded
 	}
 	return apierror.InternalError
 }
@@ -70,7 +72,8 @@ type formPage struct {
 
 // writeError answers err: the HTML page again with the message shown when
 // the request was a form post and a page is given, the contract's JSON
-// otherwise. Both carry the code's status; 429 adds Retry-After, 401
+// otherwise. Both carry the code's status; 429 adds Retry-After, 503
+// overloaded Retry-After: 1 (the hash queue drains in about a second), 401
 // WWW-Authenticate. Only errors without a code are logged, and then with
 // the path alone: never the body, a token or Go's error text to the client.
 func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error, kind bodyKind, page *formPage) {
@@ -83,6 +86,10 @@ func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error,
 	if te, ok := errors.AsType[*ThrottledError](err); ok {
 		retryAfter = te.RetryAfter
 		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+	}
+	if code == apierror.Overloaded {
+		retryAfter = time.Second
+		w.Header().Set("Retry-After", "1")
 	}
 	if code == apierror.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)

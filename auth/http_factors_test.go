@@ -66,10 +66,10 @@ func TestFactorEndpoints(t *testing.T) {
 					t.Fatalf("body %s: %v", res.body, err)
 				}
 				recovery = b.RecoveryCodes
-				if s := g.meSession(ann); !s.MFA || !slices.Equal(s.Factors, []string{"totp"}) {
+				if s := g.meFactors(ann); !s.MFA || !slices.Equal(s.Factors, []string{"totp"}) {
 					t.Errorf("after confirm /me = %+v, want mfa and factors [totp]", s)
 				}
-				if s := g.meSession(other); s.MFA {
+				if s := g.meFactors(other); s.MFA {
 					t.Errorf("the other session passed the second factor too: %+v", s)
 				}
 				e.clock.add(totpPeriod * time.Second)
@@ -122,7 +122,7 @@ func TestFactorEndpoints(t *testing.T) {
 			{name: "totp: wrong method", method: "GET", path: "/me/totp", body: none, cookie: &ann, wantStatus: 405, wantCode: apierror.MethodNotAllowed},
 			{name: "unknown below totp", method: "POST", path: "/me/totp/other", body: none, cookie: &ann, wantStatus: 404, wantCode: apierror.NotFound},
 			{name: "disable with a recovery code", method: "POST", path: "/me/totp/disable", body: func() string { return codeBody(recovery[0]) }, cookie: &ann, wantStatus: 204, check: func(t *testing.T, res result) {
-				if s := g.meSession(ann); len(s.Factors) != 0 {
+				if s := g.meFactors(ann); len(s.Factors) != 0 {
 					t.Errorf("factors after disable = %v", s.Factors)
 				}
 				if g.alive(other) {
@@ -184,7 +184,7 @@ func TestTOTPUnavailableWithoutKey(t *testing.T) {
 		g := newFactorGateway(t, e)
 		tok := g.register("ann@example.com", "correct horse")
 		checkError(t, g.do(request{method: "POST", path: "/me/totp", cookie: tok}), apierror.Forbidden)
-		if s := g.meSession(tok); len(s.Factors) != 0 {
+		if s := g.meFactors(tok); len(s.Factors) != 0 {
 			t.Errorf("factors = %v", s.Factors)
 		}
 	})

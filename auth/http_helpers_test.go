@@ -231,15 +231,28 @@ func (g *testGateway) login(email, password string) string {
 // sessionToken is the value of the one session cookie res sets.
 func (g *testGateway) sessionToken(res result) string {
 	g.t.Helper()
-	cs := res.header.Values("Set-Cookie")
+	// A sign-in also sets the device cookie (device.go), after the
+	// session's.
+	cs := withoutDeviceCookie(res.header.Values("Set-Cookie"))
 	if len(cs) != 1 {
-		g.t.Fatalf("Set-Cookie = %q, want one", cs)
+		g.t.Fatalf("Set-Cookie = %q, want one besides the device cookie", cs)
 	}
 	c, err := http.ParseSetCookie(cs[0])
 	if err != nil || c.Name != g.cfg.Session.CookieName || !credential.IsToken(c.Value) {
 		g.t.Fatalf("Set-Cookie %q is not a session cookie (%v)", cs[0], err)
 	}
 	return c.Value
+}
+
+// withoutDeviceCookie is cs without the Set-Cookie of the device cookie.
+func withoutDeviceCookie(cs []string) []string {
+	var out []string
+	for _, c := range cs {
+		if !strings.HasPrefix(c, DeviceCookieName+"=") {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // alive reports whether /me accepts token.

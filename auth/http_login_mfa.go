@@ -75,24 +75,6 @@ func (h *handlers) clearPendingCookie(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// accountSubtree serves ACCOUNT_PATH/gatehouse.js (public: the sign-in
-// page needs it before there is a session) and hands every other path
-// below ACCOUNT_PATH to actions (nil: 404).
-func (h *handlers) accountSubtree(actions http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == h.fc.scriptPath {
-			h.fc.script.ServeHTTP(w, r)
-			return
-		}
-		if actions == nil {
-			w.Header().Set("Cache-Control", "no-store")
-			h.writeError(w, r, errNotFoundPath, bodyJSON, nil)
-			return
-		}
-		actions.ServeHTTP(w, r)
-	})
-}
-
 // loginAPI routes the paths below LOGIN_PATH: the passkey sign-in.
 func (h *handlers) loginAPI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -176,7 +158,7 @@ func (h *handlers) secondStep(w http.ResponseWriter, r *http.Request, c loginBod
 	prev, all := h.carried(r)
 	info := credential.InfoFrom(r.Context())
 	user, token, err := h.svc.secondStepCode(r.Context(), id, c.Code,
-		LoginRequest{ClientIP: info.ClientIP, UserAgent: r.UserAgent(), Previous: prev})
+		LoginRequest{ClientIP: info.ClientIP, UserAgent: r.UserAgent(), Previous: prev, Devices: deviceCookies(r)})
 	if errors.Is(err, errPendingGone) {
 		h.clearPendingCookie(w, r)
 		d := h.pageData(r, c.RD)

@@ -110,7 +110,6 @@ func TestScriptAndPagesThroughGateway(t *testing.T) {
 		!strings.Contains(res.body, "data-passkey") {
 		t.Fatalf("script: %d %v", res.status, res.header)
 	}
-	checkError(t, g.do(request{method: "GET", path: "/account/other.js"}), apierror.NotFound)
 	res = g.do(request{method: "GET", path: "/login?rd=/app"})
 	for _, want := range []string{
 		`<script src="/account/gatehouse.js" defer></script>`,

@@ -32,7 +32,7 @@ func (h *handlers) protect(next http.Handler) http.Handler {
 	})
 }
 
-// signedIn returns the identity of the request's credential, or answers
+// session returns the identity of the request's credential, or answers
 // 401 (clearing a stale cookie) or 503 itself and returns false.
 func (h *handlers) session(w http.ResponseWriter, r *http.Request) (credential.Identity, bool) {
 	f := credential.Read(r.Header, h.cookie.Name)
@@ -221,13 +221,15 @@ func (h *handlers) deleteSession(w http.ResponseWriter, r *http.Request, sid str
 }
 
 func (h *handlers) changePassword(w http.ResponseWriter, r *http.Request) {
+	// The credential first: without one the answer is 401 whatever the
+	// body holds.
+	id, ok := h.sessionOnly(w, r)
+	if !ok {
+		return
+	}
 	fields, err := readJSONFields(w, r, "current_password", "new_password")
 	if err != nil {
 		h.writeError(w, r, err, bodyJSON, nil)
-		return
-	}
-	id, ok := h.sessionOnly(w, r)
-	if !ok {
 		return
 	}
 	err = h.svc.ChangePassword(r.Context(), id, credential.InfoFrom(r.Context()).ClientIP, fields["current_password"], fields["new_password"])
@@ -257,13 +259,13 @@ func (h *handlers) listTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) createToken(w http.ResponseWriter, r *http.Request) {
+	id, ok := h.sessionOnly(w, r)
+	if !ok {
+		return
+	}
 	fields, err := readJSONFields(w, r, "name", "ttl")
 	if err != nil {
 		h.writeError(w, r, err, bodyJSON, nil)
-		return
-	}
-	id, ok := h.sessionOnly(w, r)
-	if !ok {
 		return
 	}
 	ttl, err := time.ParseDuration(fields["ttl"])

@@ -73,7 +73,7 @@ func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 	prev, all := h.carried(r)
 	info := credential.InfoFrom(r.Context())
 	user, token, err := h.svc.LoginWith(r.Context(), LoginRequest{Email: c.Email, Password: c.Password,
-		ClientIP: info.ClientIP, UserAgent: r.UserAgent(), Previous: prev, Code: c.Code})
+		ClientIP: info.ClientIP, UserAgent: r.UserAgent(), Previous: prev, Devices: deviceCookies(r), Code: c.Code})
 	if need, ok := errors.AsType[*mfaNeeded](err); ok && kind == bodyForm {
 		h.startSecondStep(w, r, need, c.RD)
 		return
@@ -102,7 +102,8 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 	// Registration signs the new account in; like a login it deletes the
 	// session the client brought along, if any.
 	prev, all := h.carried(r)
-	user, token, err := h.svc.RegisterReplacing(r.Context(), c.Email, c.Password, prev)
+	user, token, err := h.svc.RegisterWith(r.Context(), LoginRequest{Email: c.Email, Password: c.Password,
+		ClientIP: credential.InfoFrom(r.Context()).ClientIP, UserAgent: r.UserAgent(), Previous: prev})
 	if err != nil {
 		h.writeError(w, r, err, kind, page)
 		return
@@ -114,11 +115,12 @@ func (h *handlers) register(w http.ResponseWriter, r *http.Request) {
 	h.signedIn(w, r, kind, http.StatusCreated, user, token, c.RD)
 }
 
-// signedIn sets the session cookie and answers a successful login or
-// registration.
+// signedIn sets the session cookie and a device cookie (device.go), and
+// answers a successful login or registration.
 func (h *handlers) signedIn(w http.ResponseWriter, r *http.Request, kind bodyKind, status int, u User, token, rd string) {
 	credential.InfoFrom(r.Context()).UserID = u.ID
 	http.SetCookie(w, h.cookie.Set(token))
+	h.setDeviceCookie(w, r, u)
 	if kind == bodyForm {
 		seeOther(w, SafeRedirect(rd, r.Host, h.allowedHosts))
 		return
@@ -160,9 +162,11 @@ func (h *handlers) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// maxCarriedTokens bounds how many tokens one login or logout ends: a
-// request with hundreds of token-shaped cookies costs no more than this.
-const maxCarriedTokens = 8
+// maxCarriedTokens bounds how many tokens one login or logout looks at:
+// the previous session and the maxEndTokens others that EndSessions ends
+// in one transaction. A request with hundreds of token-shaped cookies
+// costs no more than that.
+const maxCarriedTokens = 1 + maxEndTokens
 
 // carried returns the token the request's credential rule picks (prev,
 // ended by the Service as the previous session) and every gateway token the
@@ -182,15 +186,14 @@ func (h *handlers) carried(r *http.Request) (prev string, all []string) {
 // endOthers ends every gateway token the request carried besides prev,
 // which was handed to the Service as the previous session (a cookie and a
 // Bearer token, several Bearer values, several session cookies): no token
-// held before signing in stays valid after it.
+// held before signing in stays valid after it. However many the request
+// carried, this is one store transaction (see Service.EndSessions).
 func (h *handlers) endOthers(r *http.Request, prev string, all []string) error {
+	others := make([]string, 0, len(all))
 	for _, t := range all {
-		if t == prev {
-			continue
-		}
-		if err := h.svc.Logout(r.Context(), t, false); err != nil {
-			return err
+		if t != prev {
+			others = append(others, t)
 		}
 	}
-	return nil
+	return h.svc.EndSessions(r.Context(), others)
 }

@@ -48,7 +48,7 @@ func TestLoginWithCode(t *testing.T) {
 			t.Fatalf("right code: %d %s", res.status, res.body)
 		}
 		tok := g.sessionToken(res)
-		if s := g.meSession(tok); !s.MFA || s.Method != "password" {
+		if s := g.meFactors(tok); !s.MFA || s.Method != "password" {
 			t.Errorf("session = %+v, want mfa, method password", s)
 		}
 		// The same code again: replayed.
@@ -132,7 +132,7 @@ func TestSecondStepHTML(t *testing.T) {
 			t.Fatalf("right code: %d %v %s", res.status, res.header, res.body)
 		}
 		tok := g.sessionOf(res)
-		if s := g.meSession(tok); !s.MFA || s.Method != "password" {
+		if s := g.meFactors(tok); !s.MFA || s.Method != "password" {
 			t.Errorf("session = %+v", s)
 		}
 		if admin := g.do(request{method: "GET", path: "/admin/x", cookie: tok}); admin.status != http.StatusOK {

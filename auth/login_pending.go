@@ -125,13 +125,13 @@ func (s *Service) secondStepCode(ctx context.Context, id, code string, req Login
 	if err != nil {
 		return User{}, "", err
 	}
-	keys := s.store.throttleKeys(p.Email, req.ClientIP)
-	wait, err := s.store.throttleCheck(ctx, keys, s.limits, s.window)
+	keys, limits := s.loginThrottle(ctx, p.Email, req.ClientIP, req.Devices)
+	wait, err := s.store.throttleCheck(ctx, keys, limits, s.window)
 	if err != nil {
 		return User{}, "", err
 	}
 	if wait == 0 {
-		if wait, err = s.store.throttleReserve(ctx, keys, s.limits, s.window); err != nil {
+		if wait, err = s.store.throttleReserve(ctx, keys, limits, s.window); err != nil {
 			return User{}, "", err
 		}
 	}

@@ -1,26 +1,27 @@
 package auth
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
 )
 
 // Values of gatehouse_login_attempts_total{result}. "error" is anything
 // else: a request cancelled while waiting for a hash slot, a corrupt account.
 var loginResults = []string{
-	"success", "invalid_credentials", "mfa_required", "throttled", "invalid_request", "store_unavailable", "error",
+	"success", "invalid_credentials", "too_many_attempts", "invalid_email", "weak_password", "mfa_required",
+	"invalid_code", "store_unavailable", "overloaded", "error",
 }
 
 // Values of gatehouse_registrations_total{result}.
 var registrationResults = []string{
-	"success", "invalid_email", "weak_password", "registration_closed", "email_taken", "store_unavailable", "error",
+	"success", "invalid_email", "weak_password", "registration_closed", "email_taken", "throttled", "store_unavailable", "overloaded", "error",
 }
 
 // storeOps are the values of gatehouse_session_store_errors_total{op}.
 var storeOps = []string{
 	"authenticate", "session_create", "session_get", "session_delete", "revoke",
-	"user_get", "user_create", "user_update", "user_delete", "throttle", "ping",
+	"user_get", "user_create", "user_update", "user_delete", "user_migrate", "device_key", "throttle", "ping",
 	"totp", "passkey", "factors",
 }
 
@@ -71,53 +72,41 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) login(err error) {
 	if m != nil {
-		m.logins[loginResult(err)].Inc()
+		count(m.logins, loginResult(err))
 	}
+}
+
+// count increments the counter of label, or of "error" for a label the
+// set was not created with.
+func count(cs map[string]prometheus.Counter, label string) {
+	if c, ok := cs[label]; ok {
+		c.Inc()
+		return
+	}
+	cs["error"].Inc()
 }
 
 func (m *Metrics) registration(err error) {
 	if m != nil {
-		m.registrations[registrationResult(err)].Inc()
+		count(m.registrations, registrationResult(err))
 	}
 }
 
-func loginResult(err error) string {
-	switch {
-	case err == nil:
+// resultLabel is the result label of err: "success", the error's code (the
+// one mapping of errors to codes, errorCode), or "error" for anything that
+// has no code of its own.
+func resultLabel(err error) string {
+	if err == nil {
 		return "success"
-	case errors.Is(err, ErrInvalidCredentials):
-		return "invalid_credentials"
-	case errors.Is(err, ErrMFARequired):
-		return "mfa_required"
-	case errors.Is(err, ErrTooManyAttempts):
-		return "throttled"
-	case errors.Is(err, ErrInvalidEmail), errors.Is(err, ErrWeakPassword):
-		return "invalid_request"
-	case errors.Is(err, ErrStoreUnavailable):
-		return "store_unavailable"
-	default:
-		return "error"
 	}
+	if c := errorCode(err); c != apierror.InternalError {
+		return string(apierror.WireCode(c))
+	}
+	return "error"
 }
 
-func registrationResult(err error) string {
-	switch {
-	case err == nil:
-		return "success"
-	case errors.Is(err, ErrInvalidEmail):
-		return "invalid_email"
-	case errors.Is(err, ErrWeakPassword):
-		return "weak_password"
-	case errors.Is(err, ErrRegistrationClosed):
-		return "registration_closed"
-	case errors.Is(err, ErrEmailTaken):
-		return "email_taken"
-	case errors.Is(err, ErrStoreUnavailable):
-		return "store_unavailable"
-	default:
-		return "error"
-	}
-}
+func loginResult(err error) string        { return resultLabel(err) }
+func registrationResult(err error) string { return resultLabel(err) }
 
 // storeError counts err if it is a store error.
 func (m *Metrics) storeError(err error) {

@@ -16,8 +16,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
 )
 
-// pagesFS holds the sign-in, registration and "registration closed" pages
-// and their stylesheet. Everything a page needs is inline: the pages fetch
+// pagesFS holds the sign-in, registration, "registration closed" and
+// account pages and their stylesheet. Everything a page needs is inline: the pages fetch
 // nothing, run no script and work in a browser with JavaScript off.
 //
 //go:embed pages/*.html pages/style.css
@@ -27,6 +27,7 @@ var pagesFS embed.FS
 // each, with the CSP hash that allows exactly that stylesheet.
 type pageSet struct {
 	login, register, closed *template.Template
+	account                 *template.Template
 	css                     template.CSS
 	styleHash               string // 'sha256-...'
 	// second is the sign-in's second step.
@@ -52,6 +53,8 @@ type pageData struct {
 	LoginPath, RegisterPath string
 	RegistrationOpen        bool
 	MinLength               int
+	// Account is the account page's content; nil on the other pages.
+	Account *accountView
 }
 
 func loadPages() (*pageSet, error) {
@@ -67,7 +70,7 @@ func loadPages() (*pageSet, error) {
 	for _, p := range []struct {
 		dst  **template.Template
 		file string
-	}{{&ps.login, "login.html"}, {&ps.register, "register.html"}, {&ps.closed, "closed.html"}} {
+	}{{&ps.login, "login.html"}, {&ps.register, "register.html"}, {&ps.closed, "closed.html"}, {&ps.account, "account.html"}} {
 		t, err := template.ParseFS(pagesFS, "pages/layout.html", "pages/"+p.file)
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", p.file, err)
@@ -153,6 +156,8 @@ func pageMessage(code apierror.Code, minLength int, retryAfter time.Duration) st
 		return "Enter a valid email address."
 	case apierror.StoreUnavailable:
 		return "The service is temporarily unavailable. Try again in a moment."
+	case apierror.Overloaded:
+		return "The service is busy. Try again in a second."
 	case apierror.InvalidRequest:
 		return "The form could not be read. Reload the page and try again."
 	case apierror.PayloadTooLarge:

@@ -64,6 +64,8 @@ type Service struct {
 	allowedDomains   []string
 	limits           throttleLimits
 	window           time.Duration
+	maxRegistrations int64 // per client address per window; 0 = no limit
+	devices          deviceSigner
 	ttl              time.Duration
 	idle             time.Duration
 	maxTokenTTL      time.Duration
@@ -91,6 +93,7 @@ func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service
 		allowedDomains:   a.AllowedEmailDomains,
 		limits:           throttleLimitsFor(a.MaxLoginFailures),
 		window:           time.Duration(a.LoginFailureWindow),
+		maxRegistrations: int64(max(0, a.MaxRegistrations)),
 		ttl:              time.Duration(sess.TTL),
 		idle:             time.Duration(sess.IdleTimeout),
 		maxTokenTTL:      time.Duration(a.Tokens.MaxTTL),
@@ -185,7 +188,23 @@ func (s *Service) Register(ctx context.Context, email, password string) (User, s
 // previousToken (the one the client brought along), as every registration
 // must. previousToken may be "" or anything a client sent: it is only used
 // when it is a token, and never adopted.
-func (s *Service) RegisterReplacing(ctx context.Context, email, password, previousToken string) (u User, tok string, err error) {
+func (s *Service) RegisterReplacing(ctx context.Context, email, password, previousToken string) (User, string, error) {
+	return s.RegisterWith(ctx, LoginRequest{Email: email, Password: password, Previous: previousToken})
+}
+
+// RegisterFrom is RegisterReplacing for a client at clientIP.
+func (s *Service) RegisterFrom(ctx context.Context, email, password, clientIP, previousToken string) (User, string, error) {
+	return s.RegisterWith(ctx, LoginRequest{Email: email, Password: password, ClientIP: clientIP, Previous: previousToken})
+}
+
+// RegisterWith is RegisterReplacing with what the first session records
+// about its client (shown in GET /me/sessions), as LoginWith has. The
+// attempts of req.ClientIP are limited by auth.max_registrations per
+// auth.login_failure_window (*ThrottledError); "" is not limited (the
+// operator's own tools). An email that already has an account is
+// ErrEmailTaken before any hashing, and a full hash queue is ErrOverloaded.
+func (s *Service) RegisterWith(ctx context.Context, req LoginRequest) (u User, tok string, err error) {
+	email, password, clientIP, previousToken := req.Email, req.Password, req.ClientIP, req.Previous
 	defer func() {
 		s.metrics.registration(err)
 		s.metrics.storeError(err)
@@ -193,6 +212,13 @@ func (s *Service) RegisterReplacing(ctx context.Context, email, password, previo
 	if !s.registrationOpen {
 		return User{}, "", ErrRegistrationClosed
 	}
+	// Shed load first: under a registration flood most requests end here,
+	// before the email is parsed or the store asked, so answering them
+	// costs next to nothing.
+	if s.hashes.create.full() {
+		return User{}, "", ErrOverloaded
+	}
+	raw := email
 	email, err = NormalizeEmail(email)
 	if err != nil {
 		return User{}, "", err
@@ -201,6 +227,12 @@ func (s *Service) RegisterReplacing(ctx context.Context, email, password, previo
 		return User{}, "", fmt.Errorf("%w: email domain not allowed", ErrRegistrationClosed)
 	}
 	if err := checkPassword(password, s.minPassword); err != nil {
+		return User{}, "", err
+	}
+	if err := s.registrationAllowed(ctx, clientIP); err != nil {
+		return User{}, "", err
+	}
+	if err := s.store.emailTaken(ctx, email, legacyEmailKey(raw)); err != nil {
 		return User{}, "", err
 	}
 	rec, err := s.newUserRecord(ctx, email, password)
@@ -216,7 +248,7 @@ func (s *Service) RegisterReplacing(ctx context.Context, email, password, previo
 	if err := s.store.putAccount(ctx, rec.ID, &accountRecord{Email: rec.Email}); err != nil {
 		return User{}, "", err
 	}
-	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{Method: credential.MethodPassword})
+	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent})
 	if err != nil {
 		return User{}, "", err
 	}
@@ -233,12 +265,13 @@ func (s *Service) RegisterReplacing(ctx context.Context, email, password, previo
 // before any bcrypt work, even for the right password),
 // ErrInvalidCredentials (the same error, and the same bcrypt work, for an
 // unknown email and a wrong password), ErrStoreUnavailable, or the
-// context's error while waiting for a hash slot.
+// context's error while waiting for a hash slot; ErrOverloaded when the
+// queue for password checks is full.
 func (s *Service) Login(ctx context.Context, email, password, clientIP, previousToken string) (u User, tok string, err error) {
 	return s.LoginWith(ctx, LoginRequest{Email: email, Password: password, ClientIP: clientIP, Previous: previousToken})
 }
 
-// LoginRequest is what a login brings: the credentials, the client it came
+// LoginRequest is what a login (or a registration) brings: the credentials, the client it came
 // from (counted by the throttle, shown in GET /me/sessions) and the token
 // it carried, which the login ends.
 type LoginRequest struct {
@@ -246,6 +279,10 @@ type LoginRequest struct {
 	ClientIP        string
 	UserAgent       string
 	Previous        string
+	// Devices are the device cookies the browser presented (see
+	// device.go): one valid for this email replaces the per-email counter
+	// over all addresses by a counter of that device.
+	Devices []string
 	// Code is the second factor (a TOTP or recovery code) of an account
 	// that has one; "" for none.
 	Code string
@@ -259,26 +296,27 @@ type LoginRequest struct {
 // count of wrong codes); a wrong Code is ErrInvalidCredentials, counted
 // like a wrong password; a right one makes a session with MFA set.
 func (s *Service) LoginWith(ctx context.Context, req LoginRequest) (u User, tok string, err error) {
-	email, password, clientIP := req.Email, req.Password, req.ClientIP
+	email, password, clientIP, devices := req.Email, req.Password, req.ClientIP, req.Devices
 	defer func() {
 		s.metrics.login(err)
 		s.metrics.storeError(err)
 	}()
+	raw := email
 	email, err = NormalizeEmail(email)
 	if err != nil {
 		return User{}, "", err
 	}
-	if len(password) > maxPasswordBytes {
-		return User{}, "", fmt.Errorf("%w: longer than %d bytes", ErrWeakPassword, maxPasswordBytes)
+	if err := checkLoginPassword(password); err != nil {
+		return User{}, "", err
 	}
 
-	keys := s.store.throttleKeys(email, clientIP)
-	wait, err := s.store.throttleCheck(ctx, keys, s.limits, s.window)
+	keys, limits := s.loginThrottle(ctx, email, clientIP, devices)
+	wait, err := s.store.throttleCheck(ctx, keys, limits, s.window)
 	if err != nil {
 		return User{}, "", err
 	}
 	if wait == 0 {
-		wait, err = s.store.throttleReserve(ctx, keys, s.limits, s.window)
+		wait, err = s.store.throttleReserve(ctx, keys, limits, s.window)
 		if err != nil {
 			return User{}, "", err
 		}
@@ -295,7 +333,7 @@ func (s *Service) LoginWith(ctx context.Context, req LoginRequest) (u User, tok 
 		}
 	}()
 
-	rec, err := s.store.getUser(ctx, email)
+	rec, err := s.store.getUserOrLegacy(ctx, email, legacyEmailKey(raw))
 	if err != nil && !errors.Is(err, ErrUserNotFound) {
 		return User{}, "", err
 	}
@@ -340,7 +378,7 @@ func (s *Service) LoginWith(ctx context.Context, req LoginRequest) (u User, tok 
 	// password and swept its sessions, while bcrypt ran, before this
 	// session existed. Look again, so that neither a deleted account nor
 	// the old password walks away with a fresh session.
-	again, err := s.store.getUser(ctx, email)
+	again, err := s.store.getUser(ctx, rec.Email)
 	if err != nil || again.ID != rec.ID || again.Hash != rec.Hash {
 		_, delErr := s.store.deleteSession(ctx, rec.ID, tok)
 		if err == nil || errors.Is(err, ErrUserNotFound) {
@@ -368,7 +406,7 @@ func (s *Service) LoginWith(ctx context.Context, req LoginRequest) (u User, tok 
 func (s *Service) upgradeHash(ctx context.Context, rec *userRecord, password string) {
 	var h []byte
 	var err error
-	if slotErr := s.runHash(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), s.cost) }); slotErr != nil {
+	if slotErr := s.runNewHash(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), s.cost) }); slotErr != nil {
 		err = slotErr
 	}
 	if err == nil {
@@ -398,11 +436,15 @@ func (s *Service) releaseThrottle(ctx context.Context, keys throttleKeys, succes
 // password rules still apply.
 func (s *Service) AddUser(ctx context.Context, email, password string) (u User, err error) {
 	defer func() { s.metrics.storeError(err) }()
+	raw := email
 	email, err = NormalizeEmail(email)
 	if err != nil {
 		return User{}, err
 	}
 	if err := checkPassword(password, s.minPassword); err != nil {
+		return User{}, err
+	}
+	if err := s.store.emailTaken(ctx, email, legacyEmailKey(raw)); err != nil {
 		return User{}, err
 	}
 	rec, err := s.newUserRecord(ctx, email, password)
@@ -422,11 +464,12 @@ func (s *Service) AddUser(ctx context.Context, email, password string) (u User, 
 // ErrStoreUnavailable.
 func (s *Service) DeleteUser(ctx context.Context, email string) (err error) {
 	defer func() { s.metrics.storeError(err) }()
+	raw := email
 	email, err = NormalizeEmail(email)
 	if err != nil {
 		return err
 	}
-	rec, err := s.store.getUser(ctx, email)
+	rec, err := s.store.getUserOrLegacy(ctx, email, legacyEmailKey(raw))
 	if err != nil {
 		return err
 	}
@@ -439,7 +482,7 @@ func (s *Service) DeleteUser(ctx context.Context, email string) (err error) {
 	}
 	// Only the account that was swept: one deleted and registered again in
 	// between is another person's, with sessions of its own.
-	delErr := s.store.deleteUser(ctx, email, rec.ID)
+	delErr := s.store.deleteUser(ctx, rec.Email, rec.ID)
 	if delErr != nil && !errors.Is(delErr, ErrUserNotFound) {
 		return delErr
 	}
@@ -470,11 +513,12 @@ func (s *Service) DeleteUser(ctx context.Context, email string) (err error) {
 // ErrStoreUnavailable.
 func (s *Service) RevokeSessions(ctx context.Context, email string) (n int, err error) {
 	defer func() { s.metrics.storeError(err) }()
+	raw := email
 	email, err = NormalizeEmail(email)
 	if err != nil {
 		return 0, err
 	}
-	rec, err := s.store.getUser(ctx, email)
+	rec, err := s.store.getUserOrLegacy(ctx, email, legacyEmailKey(raw))
 	if err != nil {
 		return 0, err
 	}
@@ -534,7 +578,7 @@ func (s *Service) newUserRecord(ctx context.Context, email, password string) (*u
 		return nil, fmt.Errorf("auth: user id: %w", err)
 	}
 	var h []byte
-	if err := s.runHash(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), s.cost) }); err != nil {
+	if err := s.runNewHash(ctx, func() { h, err = bcrypt.GenerateFromPassword([]byte(password), s.cost) }); err != nil {
 		return nil, err
 	}
 	if err != nil {

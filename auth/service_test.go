@@ -317,8 +317,8 @@ func TestMetricsCount(t *testing.T) {
 		{"gatehouse_registrations_total", "registration_closed"}:  0,
 		{"gatehouse_login_attempts_total", "success"}:             1,
 		{"gatehouse_login_attempts_total", "invalid_credentials"}: 3,
-		{"gatehouse_login_attempts_total", "throttled"}:           1,
-		{"gatehouse_login_attempts_total", "invalid_request"}:     1,
+		{"gatehouse_login_attempts_total", "too_many_attempts"}:   1,
+		{"gatehouse_login_attempts_total", "invalid_email"}:       1,
 		{"gatehouse_login_attempts_total", "store_unavailable"}:   0,
 	}
 	for k, v := range want {

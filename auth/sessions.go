@@ -41,6 +41,14 @@ package auth
 //	Pthrottle:i:<address, IPv6 as its /64>          counter
 //	    Failed logins in a fixed window starting at the first failure:
 //	    INCR + PEXPIRE NX. See throttle.go.
+//	Pthrottle:r:<address>                            counter
+//	    Registrations per client address (auth.max_registrations).
+//	Pthrottle:d:<hex sha256(nonce)>, Pdevice_key      see device.go
+//	    Device cookies: a browser that signed in before is counted on its
+//	    own instead of in the per-email counter over all addresses.
+//
+//	P{u:<userID>}:totp, :totp:pending, :passkeys, Pwebauthn:<id>
+//	    Second factors: see totp.go and passkey.go.
 //
 // The store never holds a raw token or a password: only SHA-256 of tokens
 // and bcrypt of passwords. Emails are hashed in throttle keys so that an

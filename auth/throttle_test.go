@@ -58,7 +58,7 @@ func TestThrottleLimit(t *testing.T) {
 		if err := e.login("ann@example.com", "password1", "192.0.2.2"); err != nil {
 			t.Errorf("login from another address: %v", err)
 		}
-		if got := e.counterValue(t, "gatehouse_login_attempts_total", "result", "throttled"); got != 1 {
+		if got := e.counterValue(t, "gatehouse_login_attempts_total", "result", "too_many_attempts"); got != 1 {
 			t.Errorf("login_attempts{throttled} = %v, want 1", got)
 		}
 	})
@@ -273,7 +273,7 @@ func TestLoginHashSlotTimeout(t *testing.T) {
 		svcs = append(svcs, svc)
 	}
 	e.register(t, "ann@example.com", "password1")
-	lim.slots <- struct{}{} // every slot busy
+	lim.login.slots <- struct{}{} // every login slot busy
 	for i, svc := range svcs {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		_, _, err := svc.Login(ctx, "ann@example.com", "password1", "192.0.2.1", "")
@@ -287,7 +287,7 @@ func TestLoginHashSlotTimeout(t *testing.T) {
 			t.Errorf("counter %s = %d after an attempt that never checked a password, want 0", k, n)
 		}
 	}
-	<-lim.slots
+	<-lim.login.slots
 	if _, _, err := svcs[1].Login(context.Background(), "ann@example.com", "password1", "192.0.2.1", ""); err != nil {
 		t.Fatalf("Login with a free slot: %v", err)
 	}

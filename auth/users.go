@@ -7,17 +7,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
-)
-
-// Limits of an email address (RFC 5321: 64 octets of local part, 254 of
-// path in practice).
-const (
-	maxEmailBytes = 254
-	maxLocalBytes = 64
 )
 
 // maxPasswordBytes is bcrypt's limit. A longer password is refused at
@@ -25,80 +17,6 @@ const (
 // past 72, so accepting a longer one at login would let a stored 72-byte
 // password match any extension of it.
 const maxPasswordBytes = 72
-
-// NormalizeEmail returns the canonical form of an email address: trimmed
-// and lower-cased. It refuses (ErrInvalidEmail) anything that could make two
-// different-looking addresses the same, or one address look like another:
-// control, format and other invisible characters (zero-width, bidi
-// controls, variation selectors, Hangul fillers), spaces, the characters
-// RFC 5322 allows only in quoted local parts, invalid UTF-8, more or less
-// than one "@", an empty part, a domain that is neither "localhost" nor has
-// a dot between non-empty labels, and more than 254 bytes.
-func NormalizeEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || len(s) > maxEmailBytes || !utf8.ValidString(s) {
-		return "", ErrInvalidEmail
-	}
-	at := strings.IndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 || strings.IndexByte(s[at+1:], '@') >= 0 || at > maxLocalBytes {
-		return "", ErrInvalidEmail
-	}
-	for _, r := range s {
-		if !emailRune(r) {
-			return "", ErrInvalidEmail
-		}
-	}
-	local, domain := s[:at], s[at+1:]
-	if local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
-		return "", ErrInvalidEmail
-	}
-	if domain != "localhost" {
-		labels := strings.Split(domain, ".")
-		if len(labels) < 2 {
-			return "", ErrInvalidEmail
-		}
-		for _, l := range labels {
-			if l == "" || l[0] == '-' || l[len(l)-1] == '-' {
-				return "", ErrInvalidEmail
-			}
-		}
-	}
-	return s, nil
-}
-
-// emailRune reports whether r may appear in a normalised email address.
-func emailRune(r rune) bool {
-	if r < utf8.RuneSelf {
-		switch {
-		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
-			return true
-		case r <= ' ' || r == 0x7f:
-			return false
-		}
-		// RFC 5322 "specials" are only valid quoted; nobody needs them and
-		// they confuse every parser downstream.
-		return !strings.ContainsRune(`"(),:;<>[\]`, r)
-	}
-	// Letters, marks, numbers, punctuation and symbols only: no spaces,
-	// controls, format characters (zero-width, bidi), private use or
-	// unassigned code points.
-	if !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) {
-		return false
-	}
-	// Invisible characters that are letters or marks by category.
-	if unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) {
-		return false
-	}
-	switch r {
-	case 0x115F, 0x1160, 0x3164, 0xFFA0, // Hangul fillers
-		0x034F,         // combining grapheme joiner
-		0x17B4, 0x17B5, // Khmer inherent vowels
-		0x180B, 0x180C, 0x180D, 0x180F, // Mongolian free variation selectors
-		utf8.RuneError:
-		return false
-	}
-	return true
-}
 
 // emailDomainAllowed reports whether the domain of a normalised email is
 // in allowed (empty: any). An entry ".example.com" allows its subdomains
@@ -127,13 +45,29 @@ func emailDomainAllowed(email string, allowed []string) bool {
 }
 
 // checkPassword enforces the registration rules: at least minRunes
-// characters, at most 72 bytes (never cut).
+// characters, at most 72 bytes (never cut), and checkLoginPassword's.
 func checkPassword(pw string, minRunes int) error {
-	if len(pw) > maxPasswordBytes {
-		return fmt.Errorf("%w: longer than %d bytes", ErrWeakPassword, maxPasswordBytes)
+	if err := checkLoginPassword(pw); err != nil {
+		return err
 	}
 	if pw == "" || utf8.RuneCountInString(pw) < minRunes {
 		return fmt.Errorf("%w: shorter than %d characters", ErrWeakPassword, minRunes)
+	}
+	return nil
+}
+
+// checkLoginPassword is what a password must be even at login: at most 72
+// bytes, and valid UTF-8 without U+FFFD. encoding/json turns a lone
+// surrogate ("\ud800") and any invalid byte into U+FFFD without a word,
+// so a password holding one is not what its owner typed: several
+// different inputs would all be the same password. A form post can carry
+// the raw invalid bytes, which are refused alike.
+func checkLoginPassword(pw string) error {
+	if len(pw) > maxPasswordBytes {
+		return fmt.Errorf("%w: longer than %d bytes", ErrWeakPassword, maxPasswordBytes)
+	}
+	if !utf8.ValidString(pw) || strings.ContainsRune(pw, utf8.RuneError) {
+		return fmt.Errorf("%w: holds U+FFFD or invalid UTF-8", ErrWeakPassword)
 	}
 	return nil
 }

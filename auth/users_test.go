@@ -14,7 +14,17 @@ func TestNormalizeEmail(t *testing.T) {
 		{"a.b+tag@sub.example.co.uk", "a.b+tag@sub.example.co.uk"},
 		{"root@localhost", "root@localhost"},
 		{"o'brien@example.com", "o'brien@example.com"},
-		{"JÖRG@bücher.example", "jörg@bücher.example"},
+		{"JÖRG@bücher.example", "jörg@xn--bcher-kva.example"},
+		{"jörg@xn--bcher-kva.example", "jörg@xn--bcher-kva.example"},
+		{"Σ@example.com", "σ@example.com"},
+		{"ς@example.com", "σ@example.com"},
+		{"σ@example.com", "σ@example.com"},
+		{"STRASSE@example.com", "strasse@example.com"},
+		{"straße@example.com", "strasse@example.com"},
+		{"ａｎｎ@ＥＸＡＭＰＬＥ.com", "ann@example.com"},         // full-width: NFKC
+		{"ﬁ@example.com", "fi@example.com"},            // ligature: NFKC
+		{"Ꭰ@example.com", "ꭰ@example.com"},             // Cherokee folds to capitals; stored lower
+		{"ann@my_host.example", "ann@my_host.example"}, // kept for accounts made before IDNA
 		{strings.Repeat("a", 64) + "@example.com", strings.Repeat("a", 64) + "@example.com"},
 	}
 	for _, c := range ok {
@@ -62,6 +72,17 @@ func TestNormalizeEmail(t *testing.T) {
 		"a\u00a0nn@example.com", // no-break space
 		"a\u3000nn@example.com", // ideographic space
 		"a\ue000nn@example.com", // private use
+		"a\u2800nn@example.com", // braille pattern blank
+		"ann@example\u3002com",  // ideographic full stop as a dot
+		"ann@example\uff61com",  // half-width ideographic full stop
+		"a\u2028nn@example.com", // line separator
+		"a\u0085nn@example.com", // next line (C1 control)
+		"a\u115fnn@example.com", // Hangul choseong filler
+		"a\u00a8nn@example.com", // diaeresis: NFKC leaves a space and a combining mark
+		"a\u2474nn@example.com", // parenthesized digit one: NFKC leaves "(1)"
+		"ann\u2603@example.com", // snowman: a symbol
+		"a\ufffdnn@example.com", // replacement character
+		"ann@xn--zz.example",    // broken punycode
 		"a\xffnn@example.com",   // invalid UTF-8
 		"ann@example.com\U000e0041",
 		strings.Repeat("a", 65) + "@example.com",

@@ -148,7 +148,14 @@ func (c *Config) Summary() string {
 		if up == "" {
 			up = "-"
 		}
-		fmt.Fprintf(&b, "  %d %s %s %s methods=%s policy=%s upstream=%s\n", i, name, r.MatchMode(), r.Path, methods, r.Policy, up)
+		fmt.Fprintf(&b, "  %d %s %s %s methods=%s policy=%s upstream=%s", i, name, r.MatchMode(), r.Path, methods, r.Policy, up)
+		if len(r.Groups) > 0 {
+			fmt.Fprintf(&b, " groups=%s", strings.Join(r.Groups, ","))
+		}
+		if r.MFA != "" {
+			fmt.Fprintf(&b, " mfa=%s", r.MFA)
+		}
+		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, "default_policy: %s\n", c.DefaultPolicy)
 	return b.String()

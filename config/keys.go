@@ -1,11 +1,7 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,13 +26,29 @@ func (d *decoder) keyFiles(cfg *Config) {
 	}
 	a := &cfg.Identity.Assertion
 	a.Keys = nil
+	bad := false
 	for i, f := range a.KeyFiles {
+		field := fmt.Sprintf("identity.assertion.key_files[%d]", i)
 		key, err := readKey(d, f, parseSigningKey)
+		if err == nil {
+			// Two files holding one key would publish one kid twice, and
+			// an operator who meant to rotate would not be rotating.
+			for j, prev := range a.Keys {
+				if prev != nil && prev.PublicKey.Equal(&key.PublicKey) {
+					err = fmt.Errorf("holds the same key as identity.assertion.key_files[%d]", j)
+					break
+				}
+			}
+		}
 		if err != nil {
-			d.add(fmt.Sprintf("identity.assertion.key_files[%d]", i), "%s: %v", f, err)
-			continue
+			d.add(field, "%s: %v", f, err)
+			bad = true
+			key = nil // keeps indices aligned for the duplicate check
 		}
 		a.Keys = append(a.Keys, key)
+	}
+	if bad {
+		a.Keys = nil
 	}
 }
 
@@ -68,37 +80,4 @@ func parseTOTPKey(b []byte) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("must hold %d random bytes, raw or base64 (for example: head -c 32 /dev/urandom | base64)", totpKeySize)
-}
-
-// parseSigningKey accepts one PEM block holding an EC P-256 private key,
-// as SEC 1 ("EC PRIVATE KEY") or PKCS #8 ("PRIVATE KEY").
-func parseSigningKey(b []byte) (*ecdsa.PrivateKey, error) {
-	block, rest := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("holds no PEM block (generate one with: openssl ecparam -name prime256v1 -genkey -noout -out key.pem)")
-	}
-	if next, _ := pem.Decode(rest); next != nil {
-		return nil, errors.New("holds more than one PEM block: give each key its own file")
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("holds a %q block, not an EC private key", block.Type)
-	}
-	if err != nil {
-		return nil, errors.New("is not a valid EC private key")
-	}
-	ek, ok := key.(*ecdsa.PrivateKey)
-	if !ok || ek.Curve != elliptic.P256() {
-		return nil, errors.New("must be an EC P-256 (prime256v1) key: the assertion is signed with ES256")
-	}
-	if _, err := ek.ECDH(); err != nil {
-		return nil, errors.New("is not a valid EC P-256 key")
-	}
-	return ek, nil
 }

@@ -117,6 +117,7 @@ func TestDefaults(t *testing.T) {
 		{"auth.password_min_length", c.Auth.PasswordMinLength, 8},
 		{"auth.max_login_failures", c.Auth.MaxLoginFailures, 10},
 		{"auth.login_failure_window", c.Auth.LoginFailureWindow, Duration(15 * time.Minute)},
+		{"auth.max_registrations", c.Auth.MaxRegistrations, 100},
 		{"session.cookie_name", c.Session.CookieName, "gatehouse_session"},
 		{"session.cookie_domain", c.Session.CookieDomain, ""},
 		{"session.cookie_secure", c.Session.CookieSecure, true},
@@ -205,7 +206,8 @@ func TestExampleConfig(t *testing.T) {
 		"0 - prefix /assets/ methods=* policy=public upstream=demo",
 		"1 - prefix /public/ methods=* policy=public upstream=demo",
 		"2 admin-writes prefix /admin methods=POST,DELETE policy=deny upstream=-",
-		"3 - prefix / methods=* policy=authenticated upstream=demo",
+		"3 admin prefix /admin/ methods=* policy=authenticated upstream=demo groups=admins",
+		"4 - prefix / methods=* policy=authenticated upstream=demo",
 	}
 	for _, r := range wantRoutes {
 		if !strings.Contains(c.Summary(), "  "+r+"\n") {

@@ -63,15 +63,18 @@ func checkPath(p string) string {
 	return ""
 }
 
-// underPath reports whether p is base or below it on a segment boundary.
-func underPath(p, base string) bool {
-	if p == base {
+// UnderPath reports whether the clean path p is base or below it on a
+// segment boundary (/admin covers /admin and /admin/x, never
+// /administrator; /assets/ covers /assets/x). It does not allocate: the
+// route table matches with it on every request.
+func UnderPath(p, base string) bool {
+	if !strings.HasPrefix(p, base) {
+		return false
+	}
+	if len(p) == len(base) || base[len(base)-1] == '/' {
 		return true
 	}
-	if strings.HasSuffix(base, "/") {
-		return strings.HasPrefix(p, base)
-	}
-	return strings.HasPrefix(p, base+"/")
+	return p[len(base)] == '/'
 }
 
 // IsToken reports whether s is a non-empty RFC 9110 token (the syntax of

@@ -87,9 +87,6 @@ func sortedKeys[V any](m map[string]V) []string {
 // and API tokens.
 func (c *Config) validateAccount(v *collector) {
 	a := c.Auth
-	if a.MaxRegistrations < 0 {
-		v.add("auth.max_registrations", "must not be negative (0 = no limit)")
-	}
 	if a.TOTP.Issuer == "" {
 		v.add("auth.totp.issuer", "required")
 	} else if strings.ContainsAny(a.TOTP.Issuer, ":\x00\r\n") {
@@ -184,13 +181,12 @@ func hostUnder(host, domain string) bool {
 }
 
 // validateAssertion checks identity.assertion (its key files were read and
-// checked while loading).
+// checked while loading). key_files without a header is allowed: the keys
+// are then published before anything is signed with them, so upstreams can
+// be set up ahead of turning the assertion on.
 func (c *Config) validateAssertion(v *collector) {
 	a := c.Identity.Assertion
 	if a.TTL < Duration(minAssertionTTL) || a.TTL > Duration(maxAssertionTTL) {
 		v.add("identity.assertion.ttl", "must be between %s and %s", minAssertionTTL, maxAssertionTTL)
-	}
-	if a.Header == "" && len(a.KeyFiles) > 0 {
-		v.add("identity.assertion.key_files", "has no effect without identity.assertion.header")
 	}
 }

@@ -33,7 +33,7 @@ func (c *Config) validateAuth(v *collector) {
 			}
 		}
 		// Equal to verify_path is reported above, as verify_path's problem.
-		if !dup && i < len(paths)-1 && verifyOK && p.path != a.VerifyPath && underPath(p.path, a.VerifyPath) {
+		if !dup && i < len(paths)-1 && verifyOK && p.path != a.VerifyPath && UnderPath(p.path, a.VerifyPath) {
 			v.at(c.lineOfEither(p.key, "auth.verify_path"), p.key, "must not be under auth.verify_path")
 		}
 	}
@@ -82,6 +82,9 @@ func (c *Config) validateAuth(v *collector) {
 	// throttle nothing an attacker cannot outwait between two requests.
 	if a.LoginFailureWindow < Duration(time.Second) {
 		v.add("auth.login_failure_window", "must be at least 1s")
+	}
+	if a.MaxRegistrations < 0 {
+		v.add("auth.max_registrations", "must not be negative (0 = no limit), not %d", a.MaxRegistrations)
 	}
 }
 
@@ -153,11 +156,11 @@ func (c *Config) validateIdentity(v *collector) {
 	}
 }
 
-// maxFoldedHeaderName is the longest identity header name, counted without
-// '-', '_' and '.'. The proxy compares every client header with the
-// identity names in that folded form, in a fixed buffer of this size
-// (proxy/headers.go maxFoldedName), and refuses a longer configured name.
-const maxFoldedHeaderName = 96
+// MaxFoldedHeaderName is the longest identity header name, counted
+// without '-', '_' and '.': the proxy compares every client header with
+// the identity names in that folded form, in a fixed buffer of this size,
+// and check refuses a longer configured name.
+const MaxFoldedHeaderName = 96
 
 // minSessionTTL is the shortest session.ttl (see validateSession).
 const minSessionTTL = 2 * time.Second
@@ -165,22 +168,26 @@ const minSessionTTL = 2 * time.Second
 // checkIdentityHeader returns what is wrong with an identity header name,
 // or "".
 func checkIdentityHeader(name string) string {
-	switch f := foldHeaderName(name); {
+	var buf [MaxFoldedHeaderName]byte
+	switch f, ok := AppendFoldedHeaderName(buf[:0], name); {
 	case !IsToken(name):
 		return fmt.Sprintf("%q is not a valid header name", name)
-	case f == "":
+	case !ok:
+		return fmt.Sprintf(`must not be longer than %d characters, not counting "-", "_" and "."`, MaxFoldedHeaderName)
+	case len(f) == 0:
 		// It would fold to nothing, so no client copy could be recognised.
 		return fmt.Sprintf(`%q needs a character other than "-", "_" and "."`, name)
-	case len(f) > maxFoldedHeaderName:
-		return fmt.Sprintf(`must not be longer than %d characters, not counting "-", "_" and "."`, maxFoldedHeaderName)
 	}
 	return ""
 }
 
-// foldHeaderName lower-cases name and drops '-', '_' and '.', the form in
-// which the proxy compares header names with the identity headers.
-func foldHeaderName(name string) string {
-	var b strings.Builder
+// AppendFoldedHeaderName appends name lower-cased and without '-', '_'
+// and '.' to dst, the form in which header names are compared with the
+// identity headers (PHP, CGI and WSGI backends read X_User_Id as
+// X-User-Id). ok is false when the result would exceed
+// MaxFoldedHeaderName. It does not allocate when dst has that capacity.
+func AppendFoldedHeaderName(dst []byte, name string) (_ []byte, ok bool) {
+	n := 0
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
@@ -189,9 +196,23 @@ func foldHeaderName(name string) string {
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
 		}
-		b.WriteByte(c)
+		if n == MaxFoldedHeaderName {
+			return dst, false
+		}
+		dst = append(dst, c)
+		n++
 	}
-	return b.String()
+	return dst, true
+}
+
+// foldHeaderName is AppendFoldedHeaderName as a string ("" when too long).
+func foldHeaderName(name string) string {
+	var buf [MaxFoldedHeaderName]byte
+	f, ok := AppendFoldedHeaderName(buf[:0], name)
+	if !ok {
+		return ""
+	}
+	return string(f)
 }
 
 func (c *Config) validateCSRF(v *collector) {

@@ -91,6 +91,7 @@ func TestValidateProblems(t *testing.T) {
 		{"password_min_length 73", up + "auth:\n  password_min_length: 73\n", []string{`3: auth.password_min_length: must be between 1 and 72 (bcrypt's limit), not 73`}},
 		{"max_login_failures", up + "auth:\n  max_login_failures: 0\n", []string{`3: auth.max_login_failures: must be at least 1, not 0`}},
 		{"login_failure_window", up + "auth:\n  login_failure_window: 0\n", []string{`3: auth.login_failure_window: must be at least 1s`}},
+		{"max_registrations", up + "auth:\n  max_registrations: -1\n", []string{`3: auth.max_registrations: must not be negative (0 = no limit), not -1`}},
 		{"cookie_name", up + "session:\n  cookie_name: \"a b\"\n", []string{`3: session.cookie_name: "a b" is not a valid cookie name`}},
 		{"__Host- cookie with a domain", up + "session:\n  cookie_name: __Host-s\n  cookie_domain: example.com\n", []string{`3: session.cookie_name: a __Host- cookie needs cookie_secure: true and no cookie_domain`}},
 		{"__Secure- cookie without secure", up + "session:\n  cookie_name: __Secure-s\n  cookie_secure: false\n", []string{`3: session.cookie_name: a __Secure- cookie needs cookie_secure: true`}},

@@ -17,7 +17,9 @@ const otherMethods = ""
 // without it is decided by a weaker rule or default_policy: "/admin/" deny
 // does not cover "/admin", which many frameworks serve as the same page, so
 // a "/" public rule would serve it to anyone. Deny is stronger than
-// authenticated, which is stronger than public. It only reads c.
+// authenticated, which is stronger than public. It also warns about an
+// identity assertion signed with an ephemeral key where several replicas
+// are likely (assertionWarnings). It only reads c.
 func (c *Config) Warnings() []string {
 	methods := c.namedMethods()
 	var out []string
@@ -70,7 +72,34 @@ func (c *Config) Warnings() []string {
 		}
 		out = append(out, msg)
 	}
+	out = append(out, c.assertionWarnings()...)
 	return append(out, c.secondFactorWarnings()...)
+}
+
+// assertionWarnings warns when the assertion is on without key_files while
+// a real Redis is configured: a real Redis is what lets several replicas
+// run, and each would sign with its own ephemeral key and publish a
+// different JWKS, so an upstream's cached set would verify only some of
+// the requests.
+func (c *Config) assertionWarnings() []string {
+	a := &c.Identity.Assertion
+	if a.Header == "" || len(a.KeyFiles) > 0 || c.Redis.Embedded() {
+		return nil
+	}
+	return []string{c.located("identity.assertion.key_files",
+		"none given, so each process signs with an ephemeral key of its own: several replicas would publish different keys, and every restart changes the key; give each replica the same key files")}
+}
+
+// located prefixes "field: msg" with the file and the field's line (or its
+// closest parent's) when the file is known.
+func (c *Config) located(field, msg string) string {
+	msg = field + ": " + msg
+	if c.File != "" {
+		if l := lineOf(c.lines, field); l > 0 {
+			return fmt.Sprintf("%s:%d: %s", c.File, l, msg)
+		}
+	}
+	return msg
 }
 
 // strength orders policies: public 0, authenticated 1, deny 2.
@@ -122,7 +151,7 @@ func (c *Config) decide(m, p string) int {
 			if p == r.Path {
 				return i
 			}
-		} else if underPath(p, r.Path) {
+		} else if UnderPath(p, r.Path) {
 			return i
 		}
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/elliptic"
 	"strings"
 	"testing"
 )
@@ -80,5 +81,85 @@ func TestWarningsLine(t *testing.T) {
 	got := c.Warnings()
 	if len(got) != 1 || !strings.HasPrefix(got[0], `gh.yaml:7: routes[1].path: "/admin/" (deny) does not cover "/admin", which routes[2] decides (public)`) {
 		t.Errorf("Warnings = %q", got)
+	}
+}
+
+// TestWarningsEphemeralAssertionKey: the assertion without key_files warns
+// only where several replicas are likely (a real Redis), and names the
+// assertion's line.
+func TestWarningsEphemeralAssertionKey(t *testing.T) {
+	key := writeFile(t, "k.pem", pemKey(t, elliptic.P256(), false))
+	const want = `t.yaml:3: identity.assertion.key_files: none given, so each process signs with an ephemeral key of its own`
+	tests := []struct {
+		name string
+		src  string
+		want bool
+	}{
+		{"real redis, no key files", "identity:\n  assertion:\n    header: X-Assertion\nredis: {url: redis://127.0.0.1:6379}\n", true},
+		{"sentinel, no key files", "identity:\n  assertion:\n    header: X-Assertion\nredis: {sentinel: {master: m, addrs: [127.0.0.1:26379]}}\n", true},
+		{"embedded store", "identity:\n  assertion:\n    header: X-Assertion\n", false},
+		{"key files", "identity:\n  assertion:\n    header: X-Assertion\n    key_files: [" + key + "]\nredis: {url: redis://127.0.0.1:6379}\n", false},
+		{"no assertion", "identity:\n  assertion:\n    header: \"\"\nredis: {url: redis://127.0.0.1:6379}\n", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(up+tc.src), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Only the assertion's warnings (a real Redis without a TOTP
+			// key warns about that too).
+			var got []string
+			for _, w := range c.Warnings() {
+				if strings.Contains(w, "identity.assertion") {
+					got = append(got, w)
+				}
+			}
+			if !tc.want {
+				if len(got) != 0 {
+					t.Errorf("Warnings = %q, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 || !strings.HasPrefix(got[0], want) {
+				t.Errorf("Warnings = %q, want one starting %q", got, want)
+			}
+		})
+	}
+}
+
+// TestWarningsSecondFactor: TOTP off on a real Redis without a key, and a
+// public_url on an IP address (no passkeys there), warn; a key or the
+// embedded store do not.
+func TestWarningsSecondFactor(t *testing.T) {
+	key := writeFile(t, "totp.key", []byte(strings.Repeat("k", 32)))
+	tests := []struct {
+		name, src string
+		want      []string
+	}{
+		{"real redis, no key", "redis: {url: redis://127.0.0.1:6379}\n",
+			[]string{"auth.totp.encryption_key_file: not set, so TOTP is off"}},
+		{"real redis, key", "redis: {url: redis://127.0.0.1:6379}\nauth:\n  totp:\n    encryption_key_file: " + key + "\n", nil},
+		{"embedded store", "auth:\n  public_url: https://auth.example.com\n", nil},
+		{"public_url on an IP", "auth:\n  public_url: http://192.0.2.7:8080\n",
+			[]string{"t.yaml:3: auth.public_url: its host is an IP address, where browsers refuse passkeys"}},
+		{"public_url on an IP with rp_id", "auth:\n  public_url: http://192.0.2.7:8080\n  webauthn:\n    rp_id: example.com\n", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(up+tc.src), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.secondFactorWarnings()
+			if len(got) != len(tc.want) {
+				t.Fatalf("warnings = %q, want %d", got, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("warning %d = %q, want it to start %q", i, got[i], w)
+				}
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
+	"github.com/gatehouse-dev/gatehouse/proxy/assertion"
 )
 
 // view is the request an access decision is about: a proxied request
@@ -46,6 +47,9 @@ type outcome struct {
 	// authed: id is valid and goes upstream (also on a public route).
 	authed bool
 	id     credential.Identity
+	// assertion is the signed identity assertion that goes with id, when
+	// identity.assertion.header is set.
+	assertion string
 	// clearCookie: the request's session cookie names no session; the
 	// answer clears it. Never for a store outage, never for tossed cookies.
 	clearCookie bool
@@ -53,8 +57,8 @@ type outcome struct {
 
 // decide is the access decision, the same for proxied and forward-auth
 // requests: route -> deny -> credential -> cross-origin checks ->
-// authenticate (at most one store round trip) -> groups -> second factor.
-// It writes nothing.
+// authenticate (at most one store round trip) -> groups -> second factor
+// -> the identity assertion (no store command). It writes nothing.
 func (g *Gateway) decide(st *reqState, v *view) outcome {
 	d := g.routes.Match(v.method, v.path)
 	rt := &g.rts[d.Index+1]
@@ -116,6 +120,32 @@ func (g *Gateway) decide(st *reqState, v *view) outcome {
 			return out
 		}
 	}
+	if g.signer != nil {
+		jws, err := g.sign(rt, &id)
+		switch {
+		case err == nil:
+			out.assertion = jws
+		case errors.Is(err, assertion.ErrSessionEnded):
+			// The session ended since the store vouched for it: answer
+			// as for no session, and send no identity without its
+			// assertion.
+			out.authed, out.id = false, credential.Identity{}
+			if rt.policy == config.Public {
+				out.result = decAllowed
+				return out
+			}
+			out.clearCookie = f.FromCookie
+			out.result = decUnauthenticated
+			return out
+		default:
+			// An identity the Signer refuses (invalid UTF-8, say) must not
+			// go upstream unsigned when upstreams may demand a signature.
+			g.logLimited(st, &g.assertErrLog, "identity assertion error", err)
+			out.authed, out.id = false, credential.Identity{}
+			out.result = decInternalError
+			return out
+		}
+	}
 	out.result = decAllowed
 	return out
 }
@@ -163,7 +193,7 @@ func (g *Gateway) render(w http.ResponseWriter, v *view, out *outcome) {
 	case decAllowed:
 		// Only forward-auth gets here: the answer carries the identity.
 		if out.authed {
-			g.setIdentity(h, &out.id)
+			g.setIdentity(h, &out.id, out.assertion)
 		}
 		if c := credential.KeptCookies(v.r.Header["Cookie"], g.cookie.Name); c != "" {
 			h["Cookie"] = []string{c}
@@ -195,6 +225,8 @@ func (g *Gateway) render(w http.ResponseWriter, v *view, out *outcome) {
 			return
 		}
 		apierror.Write(w, apierror.MFARequired)
+	case decInternalError:
+		apierror.Write(w, apierror.InternalError)
 	default:
 		apierror.Write(w, apierror.StoreUnavailable)
 	}
@@ -219,13 +251,17 @@ func (g *Gateway) redirect(w http.ResponseWriter, v *view, page string) {
 
 // setIdentity sets the identity headers of an allowed request with a valid
 // credential: on the request that goes upstream (Rewrite, after every
-// client copy was removed), or on forward-auth's 200.
-func (g *Gateway) setIdentity(h http.Header, id *credential.Identity) {
+// client copy was removed), or on forward-auth's 200. jws is the signed
+// assertion ("" when none is configured).
+func (g *Gateway) setIdentity(h http.Header, id *credential.Identity, jws string) {
 	h[g.userIDHeader] = []string{id.UserID}
 	if g.emailHeader != "" && id.Email != "" {
 		h[g.emailHeader] = []string{id.Email}
 	}
 	if g.groupsHeader != "" && id.Groups != "" {
 		h[g.groupsHeader] = []string{id.Groups}
+	}
+	if jws != "" {
+		h[g.assertHeader] = []string{jws}
 	}
 }

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/auth/credential"
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
+	"github.com/gatehouse-dev/gatehouse/proxy/assertion"
 )
 
 // authTimeout bounds one Authenticate call. A session lookup is one Redis
@@ -36,6 +37,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics is fed by every request; nil records nothing.
 	Metrics *Metrics
+	// EphemeralKeys signs the identity assertion when
+	// identity.assertion.header is set and no key_files are; required
+	// then. The command creates it once per process and hands the same set
+	// to every reload, so that the published key does not change under
+	// upstreams that cached it.
+	EphemeralKeys *assertion.KeySet
 
 	// now is the clock of the store-error log limit; nil means time.Now.
 	// Tests set it.
@@ -63,6 +70,9 @@ type Gateway struct {
 	userIDHeader string // canonical
 	emailHeader  string // canonical; "" = not sent
 	groupsHeader string // canonical; "" = not sent
+	assertHeader string // canonical; "" = no assertion
+	// signer signs the identity assertion; nil when assertHeader is "".
+	signer *assertion.Signer
 
 	cookie      credential.Cookie
 	loginPath   string
@@ -75,11 +85,9 @@ type Gateway struct {
 	trustedOrigins  map[string]bool
 
 	now func() time.Time
-	// storeErrLogged is when (unix nanoseconds, from now) the last "session
-	// store error" line was logged; storeErrSuppressed counts the lines
-	// left out since (see logStoreError).
-	storeErrLogged     atomic.Int64
-	storeErrSuppressed atomic.Int64
+	// One log line per second at most for each kind of request error.
+	storeErrLog  logLimit
+	assertErrLog logLimit
 }
 
 // routeRT is a route's runtime: its label, policy, what it asks of an
@@ -91,6 +99,7 @@ type routeRT struct {
 	groups  []string // the user must be in one of them; nil = any
 	mfa     bool     // the session must have passed a second factor
 	up      *upstream
+	aud     string // the assertion's aud claim: the upstream's audience
 	metrics *routeMetrics
 }
 
@@ -124,7 +133,7 @@ func New(opts Options) (*Gateway, error) {
 		verifyPath:      cfg.Auth.VerifyPath,
 		publicURL:       strings.TrimSuffix(cfg.Auth.PublicURL, "/"),
 		protectUpstream: cfg.CSRF.ProtectUpstream,
-		csrf:            http.NewCrossOriginProtection(),
+		csrf:            credential.CrossOrigin(cfg.CSRF.TrustedOrigins, nil),
 		trustedOrigins:  make(map[string]bool),
 		now:             opts.now,
 	}
@@ -140,16 +149,22 @@ func New(opts Options) (*Gateway, error) {
 	if cfg.Identity.GroupsHeader != "" {
 		g.groupsHeader = http.CanonicalHeaderKey(cfg.Identity.GroupsHeader)
 	}
+	if h := cfg.Identity.Assertion.Header; h != "" {
+		g.assertHeader = http.CanonicalHeaderKey(h)
+	}
 	var err error
 	if g.headers, err = newHeaderPolicy(g.userIDHeader, g.emailHeader, g.groupsHeader, cfg.Identity.Assertion.Header); err != nil {
 		return nil, fmt.Errorf("proxy: identity: %w", err)
 	}
+	jwks, signer, err := assertionKeys(cfg, opts.EphemeralKeys, g.now)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	g.signer = signer
 	if g.trusted, err = parseTrusted(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	for _, o := range cfg.CSRF.TrustedOrigins {
-		// config.Validate checked each origin as AddTrustedOrigin does.
-		_ = g.csrf.AddTrustedOrigin(o)
 		g.trustedOrigins[o] = true
 	}
 
@@ -162,11 +177,12 @@ func New(opts Options) (*Gateway, error) {
 		g.upstreams[name] = up
 	}
 	g.rts = make([]routeRT, routes.Len()+1)
-	g.rts[0] = routeRT{index: -1, name: "default", policy: routes.defaultPolicy, up: g.upstreams[routes.defaultUpstream]}
+	g.rts[0] = routeRT{index: -1, name: "default", policy: routes.defaultPolicy, up: g.upstreams[routes.defaultUpstream],
+		aud: audienceOf(cfg, routes.defaultUpstream)}
 	for i := range routes.rules {
 		ru := &routes.rules[i]
 		g.rts[i+1] = routeRT{index: i, name: ru.name, policy: ru.policy, up: g.upstreams[ru.upstream],
-			groups: ru.route.Groups, mfa: ru.route.MFA == config.MFARequired}
+			aud: audienceOf(cfg, ru.upstream), groups: ru.route.Groups, mfa: ru.route.MFA == config.MFARequired}
 	}
 	for i := range g.rts {
 		rt := &g.rts[i]
@@ -174,6 +190,8 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.verify = routeRT{index: -2, name: "verify", policy: "none", metrics: g.metrics.forRoute("verify", "none")}
 	g.refused = routeRT{index: -2, name: "none", policy: "none", metrics: g.metrics.forRoute("none", "none")}
+	// Before the auth endpoints, which never claim this path anyway.
+	g.endpoints = append(g.endpoints, g.jwksEndpoint(jwks))
 	for path, h := range opts.Endpoints {
 		if h == nil {
 			continue
@@ -185,6 +203,17 @@ func New(opts Options) (*Gateway, error) {
 		g.endpoints = append(g.endpoints, ownEndpoint{path: path, prefix: strings.HasSuffix(path, "/"), h: h,
 			rt: routeRT{index: -2, name: name, policy: "none", metrics: g.metrics.forRoute(name, "none")}})
 	}
+	// Exact paths first, then the longest prefix: /account/gatehouse.js
+	// before /account/, whatever the map's order.
+	slices.SortFunc(g.endpoints, func(a, b ownEndpoint) int {
+		if a.prefix != b.prefix {
+			if a.prefix {
+				return 1
+			}
+			return -1
+		}
+		return len(b.path) - len(a.path)
+	})
 	return g, nil
 }
 
@@ -204,7 +233,7 @@ func (g *Gateway) Close() {
 // JSON outside error answers.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{Context: r.Context(), start: time.Now(), rule: -2}
-	st.w.ResponseWriter = w
+	st.w.ResponseWriter, st.w.cookieName = w, g.cookie.Name
 	r = r.WithContext(st)
 	if g.metrics != nil {
 		g.metrics.inFlight.Inc()
@@ -225,7 +254,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	clean, err := CheckPath(r.URL)
 	if err != nil {
 		g.metrics.decision(decBadPath)
-		if g.verifyPath != "" && underPrefix(r.URL.Path, g.verifyPath) {
+		if g.verifyPath != "" && config.UnderPath(r.URL.Path, g.verifyPath) {
 			// Forward-auth answers only 200/401/403/503.
 			st.route = &g.verify
 			apierror.Write(w, apierror.Forbidden)
@@ -235,7 +264,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		return
 	}
 	st.clean = clean
-	if g.verifyPath != "" && underPrefix(clean, g.verifyPath) {
+	if g.verifyPath != "" && config.UnderPath(clean, g.verifyPath) {
 		st.route = &g.verify
 		g.serveVerify(w, r, st)
 		return
@@ -267,7 +296,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	v := view{method: st.method, path: clean, query: r.URL.RawQuery, r: r, ws: ws, navigation: IsBrowserNavigation(r)}
 	out := g.decide(st, &v)
 	st.route, st.rule = out.route, out.rule
-	st.found, st.authed, st.id = out.found, out.authed, out.id
+	st.found, st.authed, st.id, st.assertion = out.found, out.authed, out.id, out.assertion
 	if out.result != decAllowed {
 		g.render(w, &v, &out)
 		return
@@ -287,26 +316,9 @@ func (g *Gateway) endpoint(clean string) *ownEndpoint {
 	return nil
 }
 
-// storeErrorLogEvery is the least time between two "session store error"
-// lines. During a store outage every request that carries a token fails
-// its lookup: one line per failure would be thousands of lines a second,
-// burying every other line and costing the log pipeline more than the
-// outage itself.
-const storeErrorLogEvery = time.Second
-
-// logStoreError logs a failed store lookup, at most once per
-// storeErrorLogEvery; the lines left out in between are counted and the
-// count goes with the next line. Lock-free: it runs on the hot path of
-// every failing request.
+// logStoreError logs a failed store lookup, rate-limited (logLimited).
 func (g *Gateway) logStoreError(ctx context.Context, err error) {
-	now := g.now().UnixNano()
-	last := g.storeErrLogged.Load()
-	if now-last < int64(storeErrorLogEvery) || !g.storeErrLogged.CompareAndSwap(last, now) {
-		g.storeErrSuppressed.Add(1)
-		return
-	}
-	g.log.LogAttrs(ctx, slog.LevelWarn, "session store error",
-		slog.String("error", err.Error()), slog.Int64("suppressed", g.storeErrSuppressed.Swap(0)))
+	g.logLimited(ctx, &g.storeErrLog, "session store error", err)
 }
 
 var (

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/config"
 )
 
 // headerKind classifies a request header name for the upstream rewrite.
@@ -77,11 +79,6 @@ var (
 // forwardedPrefix is the folded "X-Forwarded-".
 const forwardedPrefix = "xforwarded"
 
-// maxFoldedName bounds the folded header names the classifier looks up; a
-// longer client header name cannot be one of ours. Configured identity
-// header names are limited to it (New refuses longer ones).
-const maxFoldedName = 96
-
 // headerPolicy classifies request header names without allocating.
 type headerPolicy struct {
 	kinds map[string]headerKind
@@ -94,8 +91,8 @@ func newHeaderPolicy(extraIdentity ...string) (headerPolicy, error) {
 			if n == "" {
 				continue
 			}
-			var buf [maxFoldedName]byte
-			f, ok := foldName(buf[:0], n)
+			var buf [config.MaxFoldedHeaderName]byte
+			f, ok := config.AppendFoldedHeaderName(buf[:0], n)
 			if !ok || len(f) == 0 {
 				return fmt.Errorf("header name %q: too long or empty", n)
 			}
@@ -122,33 +119,14 @@ func newHeaderPolicy(extraIdentity ...string) (headerPolicy, error) {
 	return hp, nil
 }
 
-// foldName appends name lower-cased and without '-', '_' and '.' to dst,
-// which must have capacity maxFoldedName; ok is false when it does not fit.
-func foldName(dst []byte, name string) ([]byte, bool) {
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '-' || c == '_' || c == '.':
-			continue
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		if len(dst) == cap(dst) {
-			return dst, false
-		}
-		dst = append(dst, c)
-	}
-	return dst, true
-}
-
 // kind classifies a header name. The map lookup with string(bytes) does
 // not allocate. An X-Forwarded-* name the lists do not know is
 // hkProxyOnly: the contract replaces every X-Forwarded-* header of an
 // untrusted peer, and an upstream may trust one we have never heard of
 // (X-Forwarded-Client-Cert carries an mTLS identity).
 func (hp *headerPolicy) kind(name string) headerKind {
-	var buf [maxFoldedName]byte
-	f, ok := foldName(buf[:0], name)
+	var buf [config.MaxFoldedHeaderName]byte
+	f, ok := config.AppendFoldedHeaderName(buf[:0], name)
 	if !ok {
 		if len(f) >= len(forwardedPrefix) && string(f[:len(forwardedPrefix)]) == forwardedPrefix {
 			return hkProxyOnly // too long to be one of ours, still X-Forwarded-*

@@ -33,11 +33,12 @@ const (
 	decBadPath
 	decCrossOrigin
 	decMFARequired
+	decInternalError
 	numDecisions
 )
 
 var decisionNames = [numDecisions]string{
-	"allowed", "unauthenticated", "forbidden", "store_unavailable", "bad_path", "cross_origin", "mfa_required",
+	"allowed", "unauthenticated", "forbidden", "store_unavailable", "bad_path", "cross_origin", "mfa_required", "internal_error",
 }
 
 // Upstream error kinds, the values of gatehouse_upstream_errors_total's

@@ -185,16 +185,3 @@ func mergeSlashes(p string) string {
 	}
 	return b.String()
 }
-
-// underPrefix reports whether clean is prefix itself or below it on a
-// segment boundary. prefix may end in "/" ("/assets/" covers "/assets/x",
-// not "/assets").
-func underPrefix(clean, prefix string) bool {
-	if !strings.HasPrefix(clean, prefix) {
-		return false
-	}
-	if len(clean) == len(prefix) || prefix[len(prefix)-1] == '/' {
-		return true
-	}
-	return clean[len(prefix)] == '/'
-}

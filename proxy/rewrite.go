@@ -52,7 +52,7 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 	g.setForwarded(h, pr.In, st)
 
 	if st.authed {
-		g.setIdentity(h, &st.id)
+		g.setIdentity(h, &st.id, st.assertion)
 	}
 }
 

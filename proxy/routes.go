@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/proxy/assertion"
 )
 
 // Routes is the compiled route table: the configuration's rules in order,
@@ -114,7 +115,7 @@ func (ru *rule) matchPath(p string) bool {
 	if ru.exact {
 		return p == ru.path
 	}
-	return underPrefix(p, ru.path)
+	return config.UnderPath(p, ru.path)
 }
 
 func (ru *rule) matchMethod(m string) bool {
@@ -200,17 +201,19 @@ func Explain(cfg *config.Config, method, rawURL string) (string, error) {
 func endpointName(cfg *config.Config, clean string) string {
 	a := &cfg.Auth
 	switch {
-	case a.VerifyPath != "" && underPrefix(clean, a.VerifyPath):
+	case a.VerifyPath != "" && config.UnderPath(clean, a.VerifyPath):
 		return "verify"
+	case clean == assertion.JWKSPath:
+		return "jwks"
 	case clean == a.LoginPath:
 		return "login"
 	case clean == a.RegisterPath:
 		return "register"
 	case clean == a.LogoutPath:
 		return "logout"
-	case clean == a.MePath || underPrefix(clean, a.MePath+"/"):
+	case clean == a.MePath || config.UnderPath(clean, a.MePath+"/"):
 		return "me"
-	case clean == a.AccountPath || underPrefix(clean, a.AccountPath+"/"):
+	case clean == a.AccountPath || config.UnderPath(clean, a.AccountPath+"/"):
 		return "account"
 	}
 	return ""

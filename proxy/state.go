@@ -34,6 +34,8 @@ type reqState struct {
 	found  credential.Found
 	id     credential.Identity
 	authed bool // id is valid and goes upstream
+	// assertion is the signed identity assertion that goes with id.
+	assertion string
 }
 
 type stateKey struct{}
@@ -77,9 +79,18 @@ type statusWriter struct {
 	status   int
 	bytes    int64
 	hijacked bool
+	// cookieName is the session cookie's: no 1xx may set it.
+	cookieName string
 }
 
+// WriteHeader records the final status. A 1xx (103 Early Hints) is
+// written with the header ReverseProxy copied from the upstream's 1xx,
+// which its ModifyResponse never sees: the session cookie filter runs here
+// for those, so that "103 + Set-Cookie" cannot plant a session either.
 func (w *statusWriter) WriteHeader(code int) {
+	if code < 200 {
+		dropSetCookie(w.ResponseWriter.Header(), w.cookieName)
+	}
 	// 1xx responses (103 Early Hints, forwarded by ReverseProxy) are not
 	// the final status.
 	if w.status == 0 && code >= 200 {

@@ -52,25 +52,17 @@ func (g *Gateway) newUpstream(name string, cu config.Upstream) (*upstream, error
 		up.scheme, up.host = "http", "builtin-echo.invalid"
 		rt = handlerTransport{h: NewEcho()}
 	} else {
+		// config.Validate refused every URL but scheme://host[:port].
 		u, err := url.Parse(cu.URL)
 		if err != nil {
 			return nil, fmt.Errorf("url: %w", err)
-		}
-		if u.Scheme != "http" && u.Scheme != "https" {
-			return nil, fmt.Errorf("url: scheme must be http or https")
-		}
-		if u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			// A base path would make the upstream see another path than
-			// the one matched.
-			return nil, fmt.Errorf("url: must be scheme://host[:port] without path, query or credentials")
 		}
 		up.scheme, up.host = u.Scheme, u.Host
 		t, err := newTransport(u.Scheme, cu)
 		if err != nil {
 			return nil, err
 		}
-		up.transport = t
-		rt = newInformationalGuard(t, g.cookie.Name)
+		up.transport, rt = t, t
 	}
 	up.proxy = &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { g.rewrite(up, pr) },

@@ -43,3 +43,19 @@ func (c Cookie) Set(token string) *http.Cookie {
 // Clear is the Set-Cookie value that ends the session cookie on the
 // client. It is computed once: the hot path appends it as is.
 func (c Cookie) Clear() string { return c.clear }
+
+// CrossOrigin returns the cross-origin protection of the gateway's unsafe
+// requests (its own endpoints' POSTs and DELETEs, and proxied ones with
+// csrf.protect_upstream) with csrf.trusted_origins, which config.Validate
+// checked exactly as AddTrustedOrigin does. deny answers a refused request
+// when the protection is used as a Handler; nil keeps Go's default.
+func CrossOrigin(trusted []string, deny http.Handler) *http.CrossOriginProtection {
+	c := http.NewCrossOriginProtection()
+	for _, o := range trusted {
+		_ = c.AddTrustedOrigin(o)
+	}
+	if deny != nil {
+		c.SetDenyHandler(deny)
+	}
+	return c
+}

@@ -21,6 +21,7 @@ type bench struct {
 	dir     string
 	redis   *redisProc
 	upPort  int
+	upStats int // the upstream's counter port: connections it accepted
 	up      *child
 	bare    *child
 	bareURL string
@@ -42,6 +43,7 @@ type gateway struct {
 type gatewaySettings struct {
 	bcryptCost       int
 	maxLoginFailures int
+	maxRegistrations int // 0 = no limit
 }
 
 const (
@@ -71,7 +73,10 @@ func newBench(ctx context.Context, o *options, log io.Writer) (_ *bench, err err
 	if b.upPort, err = freePort(); err != nil {
 		return nil, err
 	}
-	if b.up, err = startUpstream(ctx, dir, b.upPort, 0); err != nil {
+	if b.upStats, err = freePort(); err != nil {
+		return nil, err
+	}
+	if b.up, err = startUpstream(ctx, dir, b.upPort, b.upStats, 0); err != nil {
 		return nil, err
 	}
 	barePort, err := freePort()
@@ -101,13 +106,19 @@ func newBench(ctx context.Context, o *options, log io.Writer) (_ *bench, err err
 			return nil, err
 		}
 	}
-	set := gatewaySettings{bcryptCost: benchBcryptCost, maxLoginFailures: 10}
+	set := gatewaySettings{bcryptCost: benchBcryptCost, maxLoginFailures: 10, maxRegistrations: 100}
 	if o.mode == "flood" {
 		set.bcryptCost = o.loginCost
 		// From one client address the contract's throttle answers the
 		// flood with cheap 429s after 100 failures; lifting it measures
 		// what a distributed flood costs: every attempt reaches bcrypt.
 		set.maxLoginFailures = 100_000_000
+	}
+	if o.mode == "regflood" {
+		set.bcryptCost = o.loginCost
+		// As a distributed flood: every registration reaches the hash
+		// queue instead of the per-address throttle.
+		set.maxRegistrations = 0
 	}
 	if b.gw, err = startGateway(ctx, bin, dir, b.redis.url(), b.upstreamURL(), set); err != nil {
 		return nil, err
@@ -158,9 +169,10 @@ auth:
   registration: open
   bcrypt_cost: %d
   max_login_failures: %d
+  max_registrations: %d
 session:
   cookie_secure: false
-`, port, adminPort, redisURL, upstreamURL, responseHeaderTimeout, s.bcryptCost, s.maxLoginFailures)
+`, port, adminPort, redisURL, upstreamURL, responseHeaderTimeout, s.bcryptCost, s.maxLoginFailures, s.maxRegistrations)
 }
 
 // startGateway writes a configuration and runs `gatehouse serve` until its

@@ -205,7 +205,7 @@ func checkFaultPhase(fp faultPhase, quiet bool) (fails, warns []string) {
 // restartUpstream kills the upstream and starts it again on its port.
 func (b *bench) restartUpstream(ctx context.Context, sleep time.Duration) error {
 	b.up.kill()
-	up, err := startUpstream(ctx, b.dir, b.upPort, sleep)
+	up, err := startUpstream(ctx, b.dir, b.upPort, b.upStats, sleep)
 	if err != nil {
 		return fmt.Errorf("restart upstream: %w", err)
 	}

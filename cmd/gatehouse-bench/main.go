@@ -4,11 +4,12 @@
 // tree, then measures what the gateway costs over the bare proxy: requests
 // per second, latency percentiles, CPU per request, memory and Redis
 // commands per request. Other modes probe idle connections, a full session
-// store, a login flood, store and upstream faults, and a soak.
+// store, a login flood, store and upstream faults, and a soak; the peers
+// mode puts the gateway beside nginx, Caddy and oauth2-proxy under wrk.
 //
 // Everything runs on loopback; every child process is killed on exit.
 //
-//	go run ./cmd/gatehouse-bench [-mode ratio|conns|sessions|flood|faults|soak] [-c 32] [-d 5s] [-quick]
+//	go run ./cmd/gatehouse-bench [-mode ratio|conns|sessions|flood|regflood|faults|soak|peers] [-c 32] [-d 5s] [-quick]
 package main
 
 import (
@@ -64,15 +65,24 @@ type options struct {
 	conns       int
 	timeout     time.Duration
 	keep        bool
+	jsonOut     bool
+	// peers mode
+	rounds         int
+	threads        int
+	loadGen        string
+	wrkBin         string
+	nginxBin       string
+	caddyBin       string
+	oauth2ProxyBin string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("gatehouse-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "ratio", "ratio | conns | sessions | flood | faults | soak")
-	fs.IntVar(&o.conc, "c", 32, "concurrent closed-loop clients")
-	fs.DurationVar(&o.dur, "d", 5*time.Second, "measured duration per case (soak: whole run, default 60s)")
+	fs.StringVar(&o.mode, "mode", "ratio", "ratio | conns | sessions | flood | regflood | faults | soak | peers")
+	fs.IntVar(&o.conc, "c", 32, "concurrent closed-loop clients (peers: wrk connections, default 50)")
+	fs.DurationVar(&o.dur, "d", 5*time.Second, "measured duration per case (soak: whole run, default 60s; peers: per row and round, default 8s)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each case")
 	fs.BoolVar(&o.quick, "quick", false, "a few seconds per case, small sizes (CI: checks the harness runs)")
 	fs.Float64Var(&o.rate, "rate", 0, "open-loop rate in requests/s (0 = half the bare proxy's closed-loop rate)")
@@ -82,12 +92,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.src, "src", "", "module root to build the gateway from (default: the go.mod above the working directory)")
 	fs.StringVar(&o.redisBin, "redis-server", "redis-server", "redis-server binary")
 	fs.BoolVar(&o.noGateway, "no-gateway", false, "ratio mode: measure only the direct upstream and the bare proxy")
-	fs.IntVar(&o.loginCost, "login-cost", 10, "flood mode: the gateway's bcrypt_cost")
-	fs.IntVar(&o.floodConc, "flood-c", 64, "flood mode: concurrent wrong-password logins")
+	fs.IntVar(&o.loginCost, "login-cost", 10, "flood and regflood modes: the gateway's bcrypt_cost")
+	fs.IntVar(&o.floodConc, "flood-c", 64, "flood mode: concurrent wrong-password logins; regflood mode: concurrent registrations")
 	fs.IntVar(&o.sessions, "sessions", 1_000_000, "sessions mode: sessions to load")
 	fs.IntVar(&o.conns, "conns", 10_000, "conns mode: idle keep-alive connections")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "client timeout per request")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (configuration, gateway, redis and upstream logs)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON on stdout instead of the table (the -out file is written either way)")
+	fs.IntVar(&o.rounds, "rounds", 3, "peers: interleaved rounds over every row")
+	fs.IntVar(&o.threads, "t", 2, "peers: wrk threads")
+	fs.StringVar(&o.loadGen, "loadgen", "wrk", "peers: wrk | self (the harness's own closed loop, in a process of its own; also used when wrk is missing)")
+	fs.StringVar(&o.wrkBin, "wrk", "", "peers: wrk binary (default: wrk on the PATH)")
+	fs.StringVar(&o.nginxBin, "nginx", "", "peers: nginx binary (default: nginx on the PATH or in /usr/sbin)")
+	fs.StringVar(&o.caddyBin, "caddy", "", "peers: caddy binary (default: caddy on the PATH)")
+	fs.StringVar(&o.oauth2ProxyBin, "oauth2-proxy", "", "peers: oauth2-proxy binary (default: go install "+oauth2ProxyModule+"@"+oauth2ProxyVersion+", cached)")
 	if err := fs.Parse(args); err != nil {
 		return nil, errUsage
 	}
@@ -98,6 +116,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.mode == "soak" && !set["d"] {
 		o.dur = 60 * time.Second
+	}
+	if o.mode == "peers" {
+		if !set["d"] {
+			o.dur = 8 * time.Second
+		}
+		if !set["c"] {
+			o.conc = 50
+		}
 	}
 	if o.quick {
 		if !set["d"] {
@@ -115,14 +141,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if !set["conns"] {
 			o.conns = 1000
 		}
+		if !set["rounds"] {
+			o.rounds = 1
+		}
 	}
 	switch o.mode {
-	case "ratio", "conns", "sessions", "flood", "faults", "soak":
+	case "ratio", "conns", "sessions", "flood", "regflood", "faults", "soak", "peers":
 	default:
 		return nil, fmt.Errorf("%w: unknown -mode %q", errUsage, o.mode)
 	}
 	if o.conc < 1 || o.dur <= 0 || o.openWorkers < 1 || o.loginCost < 4 || o.loginCost > 31 {
 		return nil, fmt.Errorf("%w: -c, -d and -open-workers must be positive, -login-cost 4..31", errUsage)
+	}
+	if o.rounds < 1 || o.threads < 1 || o.threads > o.conc || (o.loadGen != "wrk" && o.loadGen != "self") {
+		return nil, fmt.Errorf("%w: -rounds must be positive, -t between 1 and -c, -loadgen wrk or self", errUsage)
 	}
 	if o.noGateway && o.mode != "ratio" {
 		return nil, fmt.Errorf("%w: -no-gateway is for -mode ratio", errUsage)
@@ -148,8 +180,10 @@ type report struct {
 	Conns       *connsResult    `json:"conns,omitempty"`
 	Sessions    *sessionsResult `json:"sessions,omitempty"`
 	Flood       *floodResult    `json:"flood,omitempty"`
+	RegFlood    *regFloodResult `json:"regflood,omitempty"`
 	Faults      *faultsResult   `json:"faults,omitempty"`
 	Soak        *soakResult     `json:"soak,omitempty"`
+	Peers       *peersResult    `json:"peers,omitempty"`
 	Failures    []string        `json:"failures,omitempty"`
 }
 
@@ -181,10 +215,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		err = b.sessionsMode(ctx, rep)
 	case "flood":
 		err = b.floodMode(ctx, rep)
+	case "regflood":
+		err = b.regFloodMode(ctx, rep)
 	case "faults":
 		err = b.faultsMode(ctx, rep)
 	case "soak":
 		err = b.soakMode(ctx, rep)
+	case "peers":
+		err = b.peersMode(ctx, rep)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.mode, err)
@@ -194,15 +232,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.Notes = append(rep.Notes, fmt.Sprintf(
 			"BUSY MACHINE: 1-minute load average %.1f on %d CPUs: other work skewed these figures", busy, runtime.NumCPU()))
 	}
-	printReport(stdout, rep)
+	if o.jsonOut {
+		if err := encodeJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, rep)
+	}
 	if err := writeJSON(o.out, rep); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nresults: %s\n", o.out)
+	if !o.jsonOut {
+		fmt.Fprintf(stdout, "\nresults: %s\n", o.out)
+	}
 	if len(rep.Failures) > 0 {
 		return fmt.Errorf("%d invariant(s) failed", len(rep.Failures))
 	}
 	return nil
+}
+
+// encodeJSON writes the report as indented JSON.
+func encodeJSON(w io.Writer, rep *report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 func writeJSON(path string, rep *report) error {

@@ -297,6 +297,9 @@ func (b *bench) floodMode(ctx context.Context, rep *report) error {
 
 // printModeSections prints what the non-ratio modes found.
 func printModeSections(w io.Writer, rep *report) {
+	if p := rep.Peers; p != nil {
+		printPeers(w, p)
+	}
 	if c := rep.Conns; c != nil {
 		fmt.Fprintf(w, "\nidle connections: %d open (%d failed) in %.1fs\n", c.Opened, c.Failed, c.OpenSeconds)
 		fmt.Fprintf(w, "gateway RSS: before %.1f MB, with connections %.1f MB (%.1f kB/conn), after closing %.1f MB, peak %.1f MB\n",
@@ -313,6 +316,9 @@ func printModeSections(w io.Writer, rep *report) {
 		fmt.Fprintf(w, "\nlogin flood (bcrypt_cost %d, %d clients): %d logins, %.0f/s, login p50 %.0f ms p99 %.0f ms, statuses %v\n",
 			f.LoginCost, f.FloodClients, f.Logins, f.LoginsPerSecond, f.LoginP50ms, f.LoginP99ms, f.LoginStatuses)
 		fmt.Fprintf(w, "authenticated GET during / quiet: p50 %.1fx, p99 %.1fx, throughput %.2f\n", f.P50DuringOverQuiet, f.P99DuringOverQuiet, f.RPSDuringOverQuiet)
+	}
+	if f := rep.RegFlood; f != nil {
+		printRegFlood(w, f)
 	}
 	if f := rep.Faults; f != nil {
 		fmt.Fprintf(w, "\nfaults (client timeout %s):\n", f.ClientTimeout)

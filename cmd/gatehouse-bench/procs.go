@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -33,10 +34,14 @@ var upstreamBody = []byte("gatehouse-bench upstream: ok\n")
 // runRole runs a helper process role until it is killed; it returns the
 // exit status.
 func runRole(role string, args []string) int {
+	if role == loadRole {
+		return runLoadRole(args)
+	}
 	fs := flag.NewFlagSet(role, flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address")
 	target := fs.String("target", "", "bare proxy: upstream base URL")
 	sleep := fs.Duration("sleep", 0, "upstream: wait this long before answering")
+	stats := fs.String("stats", "", "upstream: address that answers GET /accepts with the connections accepted so far")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -84,6 +89,24 @@ func runRole(role string, args []string) int {
 	srv := &http.Server{
 		Addr: *listen, Handler: h,
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 60 << 10,
+	}
+	if *stats != "" {
+		// Counted on a listener of its own so that the measured one serves
+		// nothing but the fixed answer.
+		var accepts atomic.Uint64
+		srv.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				accepts.Add(1)
+			}
+		}
+		statsSrv := &http.Server{Addr: *stats, ReadHeaderTimeout: 5 * time.Second,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, strconv.FormatUint(accepts.Load(), 10))
+			})}
+		go func() {
+			fmt.Fprintln(os.Stderr, role+" stats:", statsSrv.ListenAndServe())
+			os.Exit(1)
+		}()
 	}
 	err := srv.ListenAndServe()
 	fmt.Fprintln(os.Stderr, role+":", err)
@@ -224,14 +247,19 @@ func selfExe() (string, error) {
 }
 
 // startUpstream runs the fast upstream on port; sleep > 0 makes it slow.
-func startUpstream(ctx context.Context, dir string, port int, sleep time.Duration) (*child, error) {
+// With statsPort > 0 it counts the connections it accepts and answers the
+// count on that port (see upstreamAccepts).
+func startUpstream(ctx context.Context, dir string, port, statsPort int, sleep time.Duration) (*child, error) {
 	exe, err := selfExe()
 	if err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	c, err := startChild("upstream", filepath.Join(dir, "upstream.log"), exe,
-		[]string{"-listen", addr, "-sleep", sleep.String()}, []string{roleEnv + "=upstream"})
+	args := []string{"-listen", addr, "-sleep", sleep.String()}
+	if statsPort > 0 {
+		args = append(args, "-stats", fmt.Sprintf("127.0.0.1:%d", statsPort))
+	}
+	c, err := startChild("upstream", filepath.Join(dir, "upstream.log"), exe, args, []string{roleEnv + "=upstream"})
 	if err != nil {
 		return nil, err
 	}

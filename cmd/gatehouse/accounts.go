@@ -27,6 +27,7 @@ var accountCommands = map[string][]string{
 	"users add":          {"EMAIL"},
 	"users delete":       {"EMAIL"},
 	"users list":         {},
+	"users migrate":      {},
 	"users show":         {"EMAIL"},
 	"users groups":       {"EMAIL"},
 	"users disable":      {"EMAIL"},
@@ -194,6 +195,21 @@ func runAccountCommand(ctx context.Context, e env, svc *auth.Service, sub string
 		return printUsers(e.stdout, us, a.json)
 	case "users show":
 		return showUser(ctx, e.stdout, svc, email, a.json)
+	case "users migrate":
+		m, err := svc.MigrateEmails(ctx)
+		if err != nil {
+			return err
+		}
+		if a.json {
+			return writeJSON(e.stdout, m)
+		}
+		fmt.Fprintf(e.stdout, "scanned %d account keys, moved %d under their canonical email\n", m.Scanned, m.Moved)
+		for _, k := range m.Collided {
+			fmt.Fprintf(e.stdout, "collision: %s stays; another account holds its canonical email\n", k)
+		}
+		for _, k := range m.Invalid {
+			fmt.Fprintf(e.stdout, "invalid: %s is no longer a valid email and cannot sign in; delete it\n", k)
+		}
 	case "users groups":
 		var groups []string
 		if len(a.add)+len(a.remove) == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/auth"
 	"github.com/gatehouse-dev/gatehouse/auth/redistest"
 	"github.com/gatehouse-dev/gatehouse/config"
+	"github.com/gatehouse-dev/gatehouse/proxy/assertion"
 )
 
 // discardWriter keeps nothing; both benchmarks use it so its cost cancels.
@@ -32,6 +33,7 @@ func serveLoop(b *testing.B, h http.Handler, r *http.Request) {
 	w := &discardWriter{h: make(http.Header)}
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer startCPU(b)()
 	for b.Loop() {
 		clear(w.h)
 		w.status = 0
@@ -49,40 +51,69 @@ func serveLoop(b *testing.B, h http.Handler, r *http.Request) {
 // BenchmarkGatewayBareProxy's is the gateway's allocation cost.
 func BenchmarkGatewayAuthenticatedRedis(b *testing.B) {
 	up := benchUpstream(b)
-	r := redistest.Server(b)
-	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
+	gw, token := newAuthedGateway(b, redistest.Server(b), up.URL, false)
+	serveLoop(b, gw.handler, benchRequest(b, token))
+}
+
+// BenchmarkGatewayAuthenticatedRedisAssertion is
+// BenchmarkGatewayAuthenticatedRedis with the signed identity assertion on:
+// the pair's ratio is what the assertion costs. One session makes every
+// request, as an active user's do, so the Signer signs once and then
+// reuses the assertion (for a quarter of its ttl); the uncached signature
+// is BenchmarkSign in proxy/assertion.
+func BenchmarkGatewayAuthenticatedRedisAssertion(b *testing.B) {
+	up := benchUpstream(b)
+	gw, token := newAuthedGateway(b, redistest.Server(b), up.URL, true)
+	serveLoop(b, gw.handler, benchRequest(b, token))
+}
+
+// newAuthedGateway builds the gateway the command would for one
+// authenticated route to upstream on r, with the identity assertion on or
+// off, registers a user and returns a session token of theirs.
+func newAuthedGateway(tb testing.TB, r *redistest.Instance, upstream string, withAssertion bool) (*gateway, string) {
+	tb.Helper()
+	src := fmt.Sprintf(`
 redis: {url: %q, key_prefix: %q}
 upstreams: {app: %q}
 routes: [{path: /, policy: authenticated}]
 auth: {bcrypt_cost: 4}
-`, r.URL, r.KeyPrefix, up.URL)), nil)
+`, r.URL, r.KeyPrefix, upstream)
+	if withAssertion {
+		src += "identity: {assertion: {header: X-Gatehouse-Assertion}}\n"
+	}
+	cfg, err := config.Parse("bench.yaml", []byte(src), nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	rdb, closeStore, err := auth.OpenRedis(cfg.Redis, logger)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { closeStore() })
-	a := &app{logger: logger, rdb: rdb, store: auth.NewStore(rdb, cfg.Redis.KeyPrefix), metrics: newMetrics()}
+	tb.Cleanup(func() { closeStore() })
+	eph, err := assertion.EphemeralKeys()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a := &app{logger: logger, rdb: rdb, store: auth.NewStore(rdb, cfg.Redis.KeyPrefix), metrics: newMetrics(), ephemeral: eph}
 	gw, err := a.build(cfg)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(gw.handler.Close)
+	tb.Cleanup(gw.handler.Close)
 	svc, err := auth.NewService(a.store, cfg, auth.ServiceOptions{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	if _, err := svc.AddUser(b.Context(), "bench@example.com", "benchmark-password"); err != nil {
-		b.Fatal(err)
+	ctx := context.Background()
+	if _, err := svc.AddUser(ctx, "bench@example.com", "benchmark-password"); err != nil {
+		tb.Fatal(err)
 	}
-	_, token, err := svc.Login(b.Context(), "bench@example.com", "benchmark-password", "127.0.0.1", "")
+	_, token, err := svc.Login(ctx, "bench@example.com", "benchmark-password", "127.0.0.1", "")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	serveLoop(b, gw.handler, benchRequest(b, token))
+	return gw, token
 }
 
 // BenchmarkGatewayBareProxy is a plain httputil.ReverseProxy to the same
@@ -104,7 +135,7 @@ func BenchmarkGatewayBareProxy(b *testing.B) {
 	serveLoop(b, rp, benchRequest(b, "gh1.not-checked"))
 }
 
-func benchUpstream(b *testing.B) *httptest.Server {
+func benchUpstream(b testing.TB) *httptest.Server {
 	b.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "2")
@@ -114,7 +145,7 @@ func benchUpstream(b *testing.B) *httptest.Server {
 	return srv
 }
 
-func benchRequest(b *testing.B, token string) *http.Request {
+func benchRequest(b testing.TB, token string) *http.Request {
 	b.Helper()
 	r := httptest.NewRequest("GET", "http://app.example.com/api/v1/items/42?page=2", nil)
 	r.Header.Set("Accept", "application/json")

@@ -23,7 +23,7 @@ func (e *ephemeralTOTP) get(logger *slog.Logger) (*auth.SecretBox, error) {
 	e.once.Do(func() {
 		e.box, e.err = auth.NewEphemeralSecretBox()
 		if e.err == nil {
-			logger.Warn("TOTP secrets are sealed with an ephemeral key: the embedded store forgets them at exit anyway; set auth.totp.encryption_key_file with a real Redis")
+			logger.Warn("TOTP secrets are sealed with a per-process key (no auth.totp.encryption_key_file): the embedded store forgets them at exit anyway; with a real Redis set the key file")
 		}
 	})
 	return e.box, e.err

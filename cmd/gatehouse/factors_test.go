@@ -207,7 +207,7 @@ func TestTOTPKeyChoices(t *testing.T) {
 		if st, _, body := do(t, c, "POST", g.public+"/me/totp/confirm", "application/json", `{"code":"`+code+`"}`); st != 200 {
 			t.Errorf("confirm after a reload: %d %s", st, body)
 		}
-		if n := strings.Count(g.logs.String(), "ephemeral key: the embedded store"); n != 1 {
+		if n := strings.Count(g.logs.String(), "TOTP secrets are sealed with a per-process key"); n != 1 {
 			t.Errorf("ephemeral TOTP key warnings = %d, want 1\n%s", n, g.logs.String())
 		}
 		var out, errOut strings.Builder

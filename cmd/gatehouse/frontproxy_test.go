@@ -168,12 +168,8 @@ func checkFrontProxy(t *testing.T, kind, base string, g *testGateway, app *recor
 	if got := r.Header.Values("X-User-Groups"); len(got) != 1 || got[0] != "readers,staff" {
 		t.Errorf("app X-User-Groups = %q, want [readers,staff] (auth.groups, sorted)", got)
 	}
-	// The gateway does not sign its forward-auth answers yet: an absent
-	// assertion passes for now, one that is there must be the gateway's.
-	// Require it (drop the condition) once the verify answer carries it.
-	if got := r.Header.Values("X-Gatehouse-Assertion"); len(got) > 0 {
-		checkAssertion(t, got, reg.User.ID)
-	}
+	// The verify answer carries the assertion and the proxy copies it.
+	checkAssertion(t, r.Header.Values("X-Gatehouse-Assertion"), reg.User.ID)
 	if got := r.Header.Values("Authorization"); len(got) != 0 {
 		t.Errorf("app Authorization = %q, want none (it carried the session token)", got)
 	}

@@ -23,6 +23,7 @@ const usage = `usage:
   gatehouse users add -config FILE EMAIL            (password on standard input)
   gatehouse users delete -config FILE EMAIL
   gatehouse users list -config FILE [-json]
+  gatehouse users migrate -config FILE [-json]      (once after an upgrade: canonical email keys)
   gatehouse users show -config FILE EMAIL [-json]
   gatehouse users groups -config FILE EMAIL [+GROUP] [-GROUP]... [-json]
   gatehouse users disable|enable -config FILE EMAIL

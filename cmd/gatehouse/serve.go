@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/auth"
 	"github.com/gatehouse-dev/gatehouse/config"
 	"github.com/gatehouse-dev/gatehouse/proxy"
+	"github.com/gatehouse-dev/gatehouse/proxy/assertion"
 )
 
 // Server limits. Headers are capped near 64 KiB (net/http adds 4 KiB of
@@ -46,13 +47,17 @@ type gateway struct {
 // app holds what lives as long as the process: the store, the metrics, the
 // current gateway, readiness.
 type app struct {
-	logger   *slog.Logger
-	rdb      redis.UniversalClient
-	store    *auth.Store
-	metrics  *metrics
-	hashes   *auth.HashLimiter // one cap on bcrypt work across reloads
-	current  atomic.Pointer[gateway]
-	reloadMu sync.Mutex // one reload at a time
+	logger  *slog.Logger
+	rdb     redis.UniversalClient
+	store   *auth.Store
+	metrics *metrics
+	hashes  *auth.HashLimiter // one cap on bcrypt work across reloads
+	// ephemeral signs the identity assertion of a configuration without
+	// key_files. One per process: a reload must not change the key that
+	// upstreams cached from the JWKS.
+	ephemeral *assertion.KeySet
+	current   atomic.Pointer[gateway]
+	reloadMu  sync.Mutex // one reload at a time
 
 	storeAnswered atomic.Bool // the store answered at least once since start
 	shuttingDown  atomic.Bool
@@ -71,7 +76,9 @@ func serve(ctx context.Context, e env, path string) error {
 		fmt.Fprintln(e.stderr, err)
 		return errReported
 	}
-	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	logOut, flushLog := newLogWriter(e.stderr)
+	defer flushLog()
+	logger := slog.New(slog.NewJSONHandler(logOut, nil))
 	redisLogTarget.Store(logger)
 	// Registered before anything else starts: until then a SIGHUP would
 	// take its default action and end the process (systemd's ExecReload
@@ -90,7 +97,12 @@ func serve(ctx context.Context, e env, path string) error {
 		}
 	}()
 
-	a := &app{logger: logger, rdb: rdb, store: auth.NewStore(rdb, cfg.Redis.KeyPrefix), metrics: newMetrics(), hashes: auth.NewHashLimiter(0)}
+	eph, err := assertion.EphemeralKeys()
+	if err != nil {
+		return fmt.Errorf("identity assertion: %w", err)
+	}
+	a := &app{logger: logger, rdb: rdb, store: auth.NewStore(rdb, cfg.Redis.KeyPrefix), metrics: newMetrics(),
+		hashes: auth.NewHashLimiter(0), ephemeral: eph}
 	gw, err := a.build(cfg)
 	if err != nil {
 		return err
@@ -198,14 +210,19 @@ func (a *app) build(cfg *config.Config) (*gateway, error) {
 	}
 	endpoints := auth.NewHandlers(cfg, svc, auth.HandlerOptions{Logger: a.logger})
 	h, err := proxy.New(proxy.Options{
-		Config:    cfg,
-		Auth:      svc,
-		Endpoints: endpoints,
-		Logger:    a.logger,
-		Metrics:   a.metrics.proxy,
+		Config:        cfg,
+		Auth:          svc,
+		Endpoints:     endpoints,
+		Logger:        a.logger,
+		Metrics:       a.metrics.proxy,
+		EphemeralKeys: a.ephemeral,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	if as := cfg.Identity.Assertion; as.Header != "" && len(as.Keys) == 0 {
+		a.logger.Warn("identity assertion signed with an ephemeral key: upstreams must fetch the JWKS again after a restart, and each replica signs with its own key; set identity.assertion.key_files",
+			"kid", a.ephemeral.KeyIDs()[0])
 	}
 	return &gateway{cfg: cfg, handler: h}, nil
 }

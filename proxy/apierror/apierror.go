@@ -35,6 +35,7 @@ const (
 	UpstreamUnavailable  Code = "upstream_unavailable"
 	UpstreamTimeout      Code = "upstream_timeout"
 	StoreUnavailable     Code = "store_unavailable"
+	Overloaded           Code = "overloaded"
 	InternalError        Code = "internal_error"
 	NotFound             Code = "not_found"
 	Conflict             Code = "conflict"
@@ -74,6 +75,7 @@ var entries = map[Code]entry{
 	UpstreamUnavailable:  {http.StatusBadGateway, "The upstream service is unavailable."},
 	UpstreamTimeout:      {http.StatusGatewayTimeout, "The upstream service did not answer in time."},
 	StoreUnavailable:     {http.StatusServiceUnavailable, "The session store is unavailable; try again shortly."},
+	Overloaded:           {http.StatusServiceUnavailable, "The service is busy; try again in a second."},
 	InternalError:        {http.StatusInternalServerError, "An internal error occurred."},
 	NotFound:             {http.StatusNotFound, "No such resource."},
 	Conflict:             {http.StatusConflict, "The request conflicts with the current state."},

@@ -8,8 +8,8 @@ import (
 
 func newBenchSigner(b *testing.B) (*Signer, Claims) {
 	b.Helper()
-	_, f := newTestKeyFile(b)
-	s, err := NewSigner(mustLoadKeys(b, f), "https://gate.example", time.Minute, func() time.Time { return testStart })
+	f := newTestKey(b)
+	s, err := NewSigner(mustKeySet(b, f), "https://gate.example", time.Minute, func() time.Time { return testStart })
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 )
 
 func TestSignReusesYoungAssertion(t *testing.T) {
-	_, f := newTestKeyFile(t)
+	f := newTestKey(t)
 	clock := newTestClock()
-	s := mustSigner(t, mustLoadKeys(t, f), time.Minute, clock) // reuse window: 15s
+	s := mustSigner(t, mustKeySet(t, f), time.Minute, clock) // reuse window: 15s
 	first, err := s.Sign(testClaims())
 	if err != nil {
 		t.Fatal(err)
@@ -43,9 +43,9 @@ func TestSignReusesYoungAssertion(t *testing.T) {
 // live session is part of the cache key, so a change is stated on the very
 // next request.
 func TestSignChangedClaimGivesNewAssertion(t *testing.T) {
-	_, f := newTestKeyFile(t)
+	f := newTestKey(t)
 	clock := newTestClock()
-	ks := mustLoadKeys(t, f)
+	ks := mustKeySet(t, f)
 	s := mustSigner(t, ks, time.Minute, clock)
 	k := newVerifier(t, newJWKSServer(t, ks).url)
 	base, err := s.Sign(testClaims())
@@ -90,9 +90,9 @@ func TestSignChangedClaimGivesNewAssertion(t *testing.T) {
 }
 
 func TestSignNoReusePastSessionEnd(t *testing.T) {
-	_, f := newTestKeyFile(t)
+	f := newTestKey(t)
 	clock := newTestClock()
-	s := mustSigner(t, mustLoadKeys(t, f), time.Minute, clock)
+	s := mustSigner(t, mustKeySet(t, f), time.Minute, clock)
 	c := testClaims()
 	c.SessionEnd = testStart.Add(5 * time.Second)
 	if _, err := s.Sign(c); err != nil {
@@ -105,9 +105,9 @@ func TestSignNoReusePastSessionEnd(t *testing.T) {
 }
 
 func TestSignNoReuseAfterClockStepsBack(t *testing.T) {
-	_, f := newTestKeyFile(t)
+	f := newTestKey(t)
 	clock := newTestClock()
-	s := mustSigner(t, mustLoadKeys(t, f), time.Minute, clock)
+	s := mustSigner(t, mustKeySet(t, f), time.Minute, clock)
 	first, err := s.Sign(testClaims())
 	if err != nil {
 		t.Fatal(err)
@@ -125,9 +125,9 @@ func TestSignNoReuseAfterClockStepsBack(t *testing.T) {
 // TestNewSignerStartsEmpty: a reload (new key set, new Signer) never serves
 // what the previous Signer cached, even for the same key.
 func TestNewSignerStartsEmpty(t *testing.T) {
-	_, f := newTestKeyFile(t)
+	f := newTestKey(t)
 	clock := newTestClock()
-	ks := mustLoadKeys(t, f)
+	ks := mustKeySet(t, f)
 	a, err := mustSigner(t, ks, time.Minute, clock).Sign(testClaims())
 	if err != nil {
 		t.Fatal(err)
@@ -199,9 +199,9 @@ func TestCacheEvictsOldEntriesFirst(t *testing.T) {
 }
 
 func TestSignConcurrent(t *testing.T) {
-	_, f := newTestKeyFile(t)
+	f := newTestKey(t)
 	clock := newTestClock()
-	s := mustSigner(t, mustLoadKeys(t, f), time.Minute, clock)
+	s := mustSigner(t, mustKeySet(t, f), time.Minute, clock)
 	var wg sync.WaitGroup
 	toks := make([][]string, 4)
 	for g := range toks {

@@ -5,10 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,60 +47,15 @@ func newTestECKey(t testing.TB, curve elliptic.Curve) *ecdsa.PrivateKey {
 	return k
 }
 
-// writePEM writes blocks to a new file in a temporary folder.
-func writePEM(t testing.TB, blocks ...*pem.Block) string {
+// newTestKey returns a fresh P-256 key.
+func newTestKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
-	var data []byte
-	for _, b := range blocks {
-		data = append(data, pem.EncodeToMemory(b)...)
-	}
-	return writeFile(t, data)
+	return newTestECKey(t, elliptic.P256())
 }
 
-func writeFile(t testing.TB, data []byte) string {
+func mustKeySet(t testing.TB, keys ...*ecdsa.PrivateKey) *KeySet {
 	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "key-*.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return f.Name()
-}
-
-func sec1Block(t testing.TB, k *ecdsa.PrivateKey) *pem.Block {
-	t.Helper()
-	der, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pem.Block{Type: "EC PRIVATE KEY", Bytes: der}
-}
-
-func pkcs8Block(t testing.TB, k any) *pem.Block {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pem.Block{Type: "PRIVATE KEY", Bytes: der}
-}
-
-// newTestKeyFile writes a fresh P-256 key as SEC1 PEM and returns the key
-// and the file.
-func newTestKeyFile(t testing.TB) (*ecdsa.PrivateKey, string) {
-	t.Helper()
-	k := newTestECKey(t, elliptic.P256())
-	return k, writePEM(t, sec1Block(t, k))
-}
-
-func mustLoadKeys(t testing.TB, files ...string) *KeySet {
-	t.Helper()
-	ks, err := LoadKeys(files)
+	ks, err := NewKeySet(keys)
 	if err != nil {
 		t.Fatal(err)
 	}

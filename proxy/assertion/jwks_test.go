@@ -10,8 +10,8 @@ import (
 )
 
 func TestJWKSHandler(t *testing.T) {
-	_, fa := newTestKeyFile(t)
-	ks := mustLoadKeys(t, fa)
+	fa := newTestKey(t)
+	ks := mustKeySet(t, fa)
 	srv := newJWKSServer(t, ks)
 
 	tests := []struct {
@@ -71,9 +71,9 @@ func TestJWKSHandler(t *testing.T) {
 // TestJWKSHandlerSwap checks that a reload's new set is served on the next
 // request, with no restart of the handler.
 func TestJWKSHandlerSwap(t *testing.T) {
-	_, fa := newTestKeyFile(t)
-	_, fb := newTestKeyFile(t)
-	before, after := mustLoadKeys(t, fa), mustLoadKeys(t, fb, fa)
+	fa := newTestKey(t)
+	fb := newTestKey(t)
+	before, after := mustKeySet(t, fa), mustKeySet(t, fb, fa)
 	srv := newJWKSServer(t, before)
 	get := func() []byte {
 		resp, err := http.Get(srv.url)

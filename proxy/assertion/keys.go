@@ -3,71 +3,27 @@ package assertion
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdh"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"strconv"
 
 	"github.com/go-jose/go-jose/v4"
 )
 
-// Errors of LoadKeys (each wrapped in a *KeyFileError) and of NewSigner.
+// Errors of NewKeySet and NewSigner.
 var (
-	// ErrNoKeys means no key was given: LoadKeys of an empty list, or a nil
-	// or empty KeySet handed to NewSigner.
+	// ErrNoKeys means no key was given: NewKeySet of an empty list, or a
+	// nil or empty KeySet handed to NewSigner.
 	ErrNoKeys = errors.New("no signing key")
-	// ErrUnreadable means the key file could not be opened or read.
-	ErrUnreadable = errors.New("cannot read the key file")
-	// ErrFileTooLarge means the file is far larger than any PEM key.
-	ErrFileTooLarge = errors.New("file too large for a key")
-	// ErrNoKey means the file holds no PEM private key block.
-	ErrNoKey = errors.New("no PEM private key in the file")
-	// ErrSeveralKeys means the file holds more than one private key block.
-	ErrSeveralKeys = errors.New("more than one private key in the file")
-	// ErrBadKey means a private key block does not parse.
-	ErrBadKey = errors.New("the private key does not parse")
-	// ErrUnsupportedKey means the key is not an unencrypted EC P-256 private
-	// key (another curve, RSA, Ed25519, an encrypted key, a public key).
+	// ErrUnsupportedKey means a nil key or one that is not on P-256.
 	ErrUnsupportedKey = errors.New("not an EC P-256 private key")
-	// ErrDuplicateKey means two files hold the same key.
-	ErrDuplicateKey = errors.New("the same key as an earlier file")
 )
 
-// maxKeyFileSize bounds what LoadKeys reads: a P-256 PEM key is about 230
-// bytes, so anything larger than this is a wrong path (a log, a device), not
-// a key, and must not be read whole into memory on every reload.
-const maxKeyFileSize = 64 << 10
-
-// KeyFileError is the error LoadKeys reports for one file. Index is the
-// file's position in the list given to LoadKeys, so a caller can name it as
-// identity.assertion.key_files[Index]; Err is one of the sentinel errors
-// above, possibly wrapping more detail.
-type KeyFileError struct {
-	Index int
-	File  string
-	Err   error
-}
-
-// Error returns "FILE: what is wrong".
-func (e *KeyFileError) Error() string { return e.File + ": " + e.Err.Error() }
-
-// Unwrap returns the sentinel error, for errors.Is.
-func (e *KeyFileError) Unwrap() error { return e.Err }
-
-// signingKey is one loaded key and its kid.
+// signingKey is one key and its kid.
 type signingKey struct {
 	priv *ecdsa.PrivateKey
 	kid  string
@@ -81,42 +37,18 @@ type KeySet struct {
 	jwks []byte // the published JSON Web Key Set, computed once
 }
 
-// LoadKeys reads one PEM EC P-256 private key from each file (SEC1 "EC
-// PRIVATE KEY" or PKCS#8 "PRIVATE KEY"; "EC PARAMETERS" blocks, which
-// `openssl ecparam -genkey` writes without -noout, are skipped). The first
-// file's key signs. Every problem of every file is reported, joined; each is
-// a *KeyFileError naming the file and its index.
-func LoadKeys(files []string) (*KeySet, error) {
-	if len(files) == 0 {
+// NewKeySet returns the KeySet of keys, the first of which signs. The keys
+// were read and checked where the configuration is loaded (package config
+// is the one place that parses key files); NewKeySet only refuses what
+// could not sign ES256 at all.
+func NewKeySet(keys []*ecdsa.PrivateKey) (*KeySet, error) {
+	if len(keys) == 0 {
 		return nil, ErrNoKeys
 	}
-	var (
-		errs []error
-		keys []*ecdsa.PrivateKey
-		seen = make(map[string]int, len(files))
-	)
-	for i, name := range files {
-		priv, err := loadKeyFile(name)
-		if err == nil {
-			// Two files holding one key would publish one kid twice, and an
-			// operator who meant to rotate would not be rotating.
-			kid, terr := thumbprint(&priv.PublicKey)
-			if terr != nil {
-				err = fmt.Errorf("%w: %w", ErrBadKey, terr)
-			} else if j, dup := seen[kid]; dup {
-				err = fmt.Errorf("%w (key_files[%d])", ErrDuplicateKey, j)
-			} else {
-				seen[kid] = i
-			}
+	for _, k := range keys {
+		if k == nil || k.Curve != elliptic.P256() {
+			return nil, ErrUnsupportedKey
 		}
-		if err != nil {
-			errs = append(errs, &KeyFileError{Index: i, File: name, Err: err})
-			continue
-		}
-		keys = append(keys, priv)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
 	}
 	return newKeySet(keys)
 }
@@ -157,7 +89,7 @@ func newKeySet(privs []*ecdsa.PrivateKey) (*KeySet, error) {
 	for i, priv := range privs {
 		kid, err := thumbprint(&priv.PublicKey)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadKey, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnsupportedKey, err)
 		}
 		ks.keys[i] = signingKey{priv: priv, kid: kid}
 		set.Keys[i] = jose.JSONWebKey{
@@ -184,120 +116,4 @@ func thumbprint(pub *ecdsa.PublicKey) (string, error) {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(sum), nil
-}
-
-// loadKeyFile reads and parses one key file.
-func loadKeyFile(name string) (*ecdsa.PrivateKey, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnreadable, pathErr(err))
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnreadable, pathErr(err))
-	}
-	if len(data) > maxKeyFileSize {
-		return nil, fmt.Errorf("%w (more than %d bytes)", ErrFileTooLarge, maxKeyFileSize)
-	}
-	return parseKeyPEM(data)
-}
-
-// pathErr drops the file name from an *fs.PathError, since KeyFileError
-// names the file already.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// parseKeyPEM finds exactly one private key block and parses it.
-func parseKeyPEM(data []byte) (*ecdsa.PrivateKey, error) {
-	var found *pem.Block
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		switch b.Type {
-		case "EC PARAMETERS":
-			// Written by `openssl ecparam -genkey` without -noout; the curve
-			// it names is checked on the key itself.
-			continue
-		case "EC PRIVATE KEY", "PRIVATE KEY":
-			if found != nil {
-				return nil, ErrSeveralKeys
-			}
-			found = b
-		default:
-			// A certificate, a public key, an RSA or encrypted key: refuse
-			// rather than skip, since the operator meant this file as a key.
-			return nil, fmt.Errorf("%w (PEM block %s)", ErrUnsupportedKey, strconv.Quote(b.Type))
-		}
-	}
-	if found == nil {
-		return nil, ErrNoKey
-	}
-	if _, ok := found.Headers["Proc-Type"]; ok {
-		return nil, fmt.Errorf("%w (encrypted)", ErrUnsupportedKey)
-	}
-	var priv *ecdsa.PrivateKey
-	if found.Type == "EC PRIVATE KEY" {
-		k, err := x509.ParseECPrivateKey(found.Bytes)
-		if err != nil {
-			return nil, sec1Error(found.Bytes)
-		}
-		priv = k
-	} else {
-		k, err := x509.ParsePKCS8PrivateKey(found.Bytes)
-		if err != nil {
-			// x509's ASN.1 detail means nothing to an operator.
-			return nil, fmt.Errorf("%w (PEM block \"PRIVATE KEY\")", ErrBadKey)
-		}
-		ek, ok := k.(*ecdsa.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("%w (%s)", ErrUnsupportedKey, keyKind(k))
-		}
-		priv = ek
-	}
-	if priv.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("%w (curve %s)", ErrUnsupportedKey, priv.Curve.Params().Name)
-	}
-	return priv, nil
-}
-
-// keyKind names a parsed PKCS#8 key's type for an operator.
-func keyKind(k any) string {
-	switch k.(type) {
-	case *rsa.PrivateKey:
-		return "RSA"
-	case ed25519.PrivateKey:
-		return "Ed25519"
-	case *ecdh.PrivateKey:
-		return "X25519"
-	default:
-		return fmt.Sprintf("%T", k)
-	}
-}
-
-// sec1Key is the outer structure of an "EC PRIVATE KEY" block (RFC 5915),
-// read only to tell a curve Go does not know from a block that is garbage.
-type sec1Key struct {
-	Version    int
-	PrivateKey []byte
-	Curve      asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
-}
-
-// sec1Error explains why an "EC PRIVATE KEY" block did not parse: a
-// well-formed key on another curve (secp256k1, brainpool) is refused as
-// unsupported, anything else as not parsing, without x509's ASN.1 detail.
-func sec1Error(der []byte) error {
-	var k sec1Key
-	if rest, err := asn1.Unmarshal(der, &k); err == nil && len(rest) == 0 && len(k.Curve) > 0 {
-		return fmt.Errorf("%w (curve %s)", ErrUnsupportedKey, k.Curve)
-	}
-	return fmt.Errorf("%w (PEM block \"EC PRIVATE KEY\")", ErrBadKey)
 }

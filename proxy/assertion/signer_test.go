@@ -29,8 +29,9 @@ func segments(t *testing.T, tok string) (header, payload []byte) {
 }
 
 func TestSignVerifiedIndependently(t *testing.T) {
-	priv, f := newTestKeyFile(t)
-	ks := mustLoadKeys(t, f)
+	priv := newTestKey(t)
+	f := priv
+	ks := mustKeySet(t, f)
 	clock := newTestClock()
 	const ttl = 90 * time.Second
 	s := mustSigner(t, ks, ttl, clock)
@@ -110,8 +111,8 @@ func TestSignVerifiedIndependently(t *testing.T) {
 }
 
 func TestSignedAssertionExpires(t *testing.T) {
-	_, f := newTestKeyFile(t)
-	ks := mustLoadKeys(t, f)
+	f := newTestKey(t)
+	ks := mustKeySet(t, f)
 	clock := newTestClock()
 	s := mustSigner(t, ks, time.Minute, clock)
 	k := newVerifier(t, newJWKSServer(t, ks).url)
@@ -131,12 +132,12 @@ func TestSignedAssertionExpires(t *testing.T) {
 // TestRotation follows the documented procedure: the new key is added first
 // (it signs at once), the old stays listed, then is removed.
 func TestRotation(t *testing.T) {
-	_, fOld := newTestKeyFile(t)
-	_, fNew := newTestKeyFile(t)
+	fOld := newTestKey(t)
+	fNew := newTestKey(t)
 	clock := newTestClock()
-	before := mustLoadKeys(t, fOld)
-	during := mustLoadKeys(t, fNew, fOld)
-	after := mustLoadKeys(t, fNew)
+	before := mustKeySet(t, fOld)
+	during := mustKeySet(t, fNew, fOld)
+	after := mustKeySet(t, fNew)
 	srv := newJWKSServer(t, before)
 	upstream := newVerifier(t, srv.url) // fetched the old set only
 
@@ -183,9 +184,9 @@ func TestRotation(t *testing.T) {
 }
 
 func TestSignRefuses(t *testing.T) {
-	_, f := newTestKeyFile(t)
+	f := newTestKey(t)
 	clock := newTestClock()
-	s := mustSigner(t, mustLoadKeys(t, f), time.Minute, clock)
+	s := mustSigner(t, mustKeySet(t, f), time.Minute, clock)
 	tests := []struct {
 		name   string
 		claims func(*Claims)
@@ -212,8 +213,8 @@ func TestSignRefuses(t *testing.T) {
 }
 
 func TestNewSignerRefuses(t *testing.T) {
-	_, f := newTestKeyFile(t)
-	ks := mustLoadKeys(t, f)
+	f := newTestKey(t)
+	ks := mustKeySet(t, f)
 	tests := []struct {
 		name   string
 		keys   *KeySet
