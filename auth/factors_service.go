@@ -2,10 +2,13 @@ package auth
 
 import (
 	"context"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-dev/gatehouse/auth/credential"
@@ -255,4 +258,36 @@ func (s *Store) markSecondFactor(ctx context.Context, userID, sid string) error 
 		return nil
 	}
 	return storeErr("session_create", errors.New("session changed during the update, retries exhausted"))
+}
+
+// PendingTOTP returns the secret and otpauth:// URL of the user's pending
+// enrolment (BeginTOTP's, not yet confirmed), so that the account page can
+// show the same QR code again after a mistyped code instead of making the
+// user scan a new one. Errors: ErrInvalidCode (no pending enrolment, or it
+// does not open), ErrTOTPUnavailable, ErrStoreUnavailable.
+func (f *SecondFactors) PendingTOTP(ctx context.Context, userID, email string) (secret, otpauthURL string, err error) {
+	if f.box == nil {
+		return "", "", ErrTOTPUnavailable
+	}
+	sealed, err := f.store.rdb.Get(ctx, f.store.totpPendingKey(userID)).Result()
+	if err == redis.Nil {
+		return "", "", fmt.Errorf("%w: no pending enrolment", ErrInvalidCode)
+	}
+	if err != nil {
+		return "", "", storeErr("totp", err)
+	}
+	b, err := f.box.Open(userID, sealed)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: pending secret does not open", ErrInvalidCode)
+	}
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(string(b))
+	if err != nil {
+		return "", "", fmt.Errorf("%w: pending secret is not base32", ErrInvalidCode)
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: f.issuer, AccountName: email, Period: totpPeriod,
+		Secret: raw, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return "", "", fmt.Errorf("auth: totp url: %w", err)
+	}
+	return key.Secret(), key.URL(), nil
 }

@@ -58,6 +58,8 @@ type accountView struct {
 	AccountPath string
 	LogoutPath  string
 	MinLength   int
+	// SecondFactor is TOTP and the passkeys (http_account_factors.go).
+	SecondFactor *accountFactors
 }
 
 type sessionRow struct {
@@ -169,7 +171,11 @@ func (h *handlers) accountPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	h.renderAccount(w, r, id, accountNotices[q.Get("done")], h.accountProblem(q.Get("error")), nil)
+	notice := accountNotices[q.Get("done")]
+	if notice == "" {
+		notice = accountFactorNotices[q.Get("done")]
+	}
+	h.renderAccount(w, r, id, notice, h.accountProblem(q.Get("error")), nil, nil)
 }
 
 // accountProblem is the sentence of an ?error= code; "" for an unknown one.
@@ -177,11 +183,14 @@ func (h *handlers) accountProblem(code string) string {
 	if code == string(apierror.WeakPassword) {
 		return pageMessage(apierror.WeakPassword, h.minLength, 0)
 	}
-	return accountErrors[code]
+	if m, ok := accountErrors[code]; ok {
+		return m
+	}
+	return accountFactorErrors[code]
 }
 
 // renderAccount renders the page for id with its sessions and tokens.
-func (h *handlers) renderAccount(w http.ResponseWriter, r *http.Request, id credential.Identity, notice, problem string, nt *createdToken) {
+func (h *handlers) renderAccount(w http.ResponseWriter, r *http.Request, id credential.Identity, notice, problem string, nt *createdToken, fx *factorExtras) {
 	ctx := r.Context()
 	sessions, err := h.svc.Sessions(ctx, id.UserID, id.SID)
 	if err != nil {
@@ -217,8 +226,16 @@ func (h *handlers) renderAccount(w http.ResponseWriter, r *http.Request, id cred
 		}
 		v.Tokens = append(v.Tokens, row)
 	}
+	if v.SecondFactor, err = h.accountFactorsView(r, id, fx); err != nil {
+		h.writeError(w, r, err, bodyJSON, nil)
+		return
+	}
 	d := h.pageData(r, "")
 	d.Account = v
+	if e := v.SecondFactor.Enrol; e != nil {
+		// The QR code is a data: image, which the CSP then allows.
+		d.Factor = &factorView{QRCode: e.QRCode}
+	}
 	if err := h.pages.render(w, h.pages.account, http.StatusOK, d); err != nil {
 		h.logger.LogAttrs(ctx, slog.LevelError, "auth page failed", slog.String("path", r.URL.Path), slog.Any("err", err))
 	}
@@ -236,6 +253,10 @@ func (h *handlers) accountActions(accountPath string) http.Handler {
 		"password":               {[]string{"current_password", "new_password", "confirm_password"}, h.formPassword},
 		"tokens":                 {[]string{"name", "ttl"}, h.formCreateToken},
 		"tokens/revoke":          {[]string{"id"}, h.formRevokeToken},
+		"totp":                   {nil, h.formTOTPBegin},
+		"totp/confirm":           {[]string{"code"}, h.formTOTPConfirm},
+		"totp/disable":           {[]string{"code"}, h.formTOTPDisable},
+		"passkeys/remove":        {[]string{"id"}, h.formRemovePasskey},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := actions[strings.TrimPrefix(r.URL.Path, accountPath+"/")]
@@ -357,7 +378,7 @@ func (h *handlers) formCreateToken(w http.ResponseWriter, r *http.Request, id cr
 	}
 	// Rendered here, not after a redirect: the token must not travel in a
 	// URL, and this answer (no-store) is the only place it ever appears.
-	h.renderAccount(w, r, id, "", "", &createdToken{Token: tok, Name: info.Name, Expires: showTime(info.ExpiresAt)})
+	h.renderAccount(w, r, id, "", "", &createdToken{Token: tok, Name: info.Name, Expires: showTime(info.ExpiresAt)}, nil)
 }
 
 func (h *handlers) formRevokeToken(w http.ResponseWriter, r *http.Request, id credential.Identity, f map[string]string) {
