@@ -231,7 +231,7 @@ func (s *Store) markSecondFactor(ctx context.Context, userID, sid string) error 
 				gone = true
 				return nil
 			}
-			v.MFA = true
+			v.MFA, v.Factor = true, credential.FactorOTP
 			var set *redis.StatusCmd
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				set = p.SetArgs(ctx, key, v.decision().encode(), redis.SetArgs{Mode: "XX", KeepTTL: true})

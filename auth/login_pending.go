@@ -155,7 +155,7 @@ func (s *Service) secondStepCode(ctx context.Context, id, code string, req Login
 		return User{}, "", err
 	}
 	u = User{ID: p.UserID, Email: p.Email}
-	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous)
+	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Factor: credential.FactorOTP, Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous)
 	return u, tok, err
 }
 
@@ -186,7 +186,7 @@ func (s *Service) secondStepPasskey(ctx context.Context, id, stateID string, bod
 		return User{}, "", err
 	}
 	u = User{ID: p.UserID, Email: p.Email}
-	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous)
+	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Factor: credential.FactorHardwareKey, Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous)
 	return u, tok, err
 }
 
@@ -213,7 +213,7 @@ func (s *Service) passkeyLogin(ctx context.Context, stateID string, body []byte,
 		return User{}, "", err
 	}
 	u = rec.user()
-	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Method: credential.MethodPasskey, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous)
+	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Factor: credential.FactorHardwareKey, Method: credential.MethodPasskey, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous)
 	return u, tok, err
 }
 

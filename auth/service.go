@@ -172,8 +172,12 @@ func (s *Service) Authenticate(ctx context.Context, tok string) (credential.Iden
 	if !ok {
 		return credential.Identity{}, ErrSessionNotFound
 	}
-	return credential.Identity{UserID: userID, Email: sv.Email, Groups: s.groups.merge(sv.Email, sv.Groups),
-		MFA: sv.MFA && sv.Method != credential.MethodToken, Method: sv.Method, SID: sid, Expires: end}, nil
+	id := credential.Identity{UserID: userID, Email: sv.Email, Groups: s.groups.merge(sv.Email, sv.Groups),
+		MFA: sv.MFA && sv.Method != credential.MethodToken, Method: sv.Method, SID: sid, Expires: end}
+	if id.MFA {
+		id.SecondFactor = sv.Factor
+	}
+	return id, nil
 }
 
 // Register creates an account and a first session for it, returning the
@@ -364,7 +368,7 @@ func (s *Service) LoginWith(ctx context.Context, req LoginRequest) (u User, tok 
 	if err := s.endPrevious(ctx, req.Previous); err != nil {
 		return User{}, "", err
 	}
-	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{MFA: mfa, Method: credential.MethodPassword, IP: clientIP, UserAgent: req.UserAgent})
+	tok, err = s.newSession(ctx, rec.user(), newSessionMeta{MFA: mfa, Factor: credential.FactorOTP, Method: credential.MethodPassword, IP: clientIP, UserAgent: req.UserAgent})
 	if errors.Is(err, ErrInvalidCredentials) {
 		// A disabled account: the same answer, after the same bcrypt work,
 		// as a wrong password, and counted like one.

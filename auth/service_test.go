@@ -280,9 +280,9 @@ func TestStoreHoldsNoSecrets(t *testing.T) {
 		}
 		p := regexp.QuoteMeta(e.prefix)
 		layout := regexp.MustCompile(`^` + p + `(` +
-			`\{u:[0-9a-f]{32}\}:s:[0-9a-f]{64} string 2\n[0-9a-f]{32}\n[^\n]+@[^\n]+\n[a-z0-9.,_-]*\n[m-]\n[a-z]+\n0\n\n\n` +
+			`\{u:[0-9a-f]{32}\}:s:[0-9a-f]{64} string 2\n[0-9a-f]{32}\n[^\n]+@[^\n]+\n[a-z0-9.,_-]*\n[mh-]\n[a-z]+\n0\n\n\n` +
 			`|\{u:[0-9a-f]{32}\}:sessions zset [0-9a-f]{64}(,[0-9a-f]{64})*` +
-			`|\{u:[0-9a-f]{32}\}:sessions:info hash [0-9a-f]{64}=2\|[0-9a-f]{32}\|[^|]+@[^|]+\|[a-z0-9.,_-]*\|[m-]\|[a-z]+\|[0-9]+\|[^|]*\|[^|]*\|[^,]*(,[0-9a-f]{64}=.*)?` +
+			`|\{u:[0-9a-f]{32}\}:sessions:info hash [0-9a-f]{64}=2\|[0-9a-f]{32}\|[^|]+@[^|]+\|[a-z0-9.,_-]*\|[mh-]\|[a-z]+\|[0-9]+\|[^|]*\|[^|]*\|[^,]*(,[0-9a-f]{64}=.*)?` +
 			`|\{u:[0-9a-f]{32}\}:account string \{"email":"[^"]+"[^}]*\}` +
 			`|user:[^ ]+@[^ ]+ string \{"id":"[0-9a-f]{32}","email":"[^"]+","hash":"\$2a\$04\$[^"]{53}","created":"[^"]+"\}` +
 			`|throttle:(ei|e):[0-9a-f]{64} string -?[0-9]+` +

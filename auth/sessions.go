@@ -111,7 +111,10 @@ func sessionTTL(idle, left time.Duration) time.Duration {
 
 // newSessionMeta is what a new session records besides its user.
 type newSessionMeta struct {
-	MFA       bool
+	MFA bool
+	// Factor is what passed the second factor (credential.FactorOTP or
+	// FactorHardwareKey); with MFA and no Factor, a one-time code.
+	Factor    string
 	Method    credential.Method
 	IP        string
 	UserAgent string
@@ -152,7 +155,7 @@ func (s *Store) createSession(ctx context.Context, u User, end, now time.Time, i
 				return refused
 			}
 			v := sessionValue{UserID: u.ID, Email: u.Email, Groups: joinGroups(a.Groups), MFA: meta.MFA,
-				Method: meta.Method, Created: now, IP: meta.IP, UserAgent: meta.UserAgent}
+				Factor: meta.Factor, Method: meta.Method, Created: now, IP: meta.IP, UserAgent: meta.UserAgent}
 			// Relative PEXPIRE rather than PEXPIREAT: Redis and the gateway
 			// may not agree on the wall clock, but they agree on durations.
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {

@@ -25,15 +25,17 @@ import (
 //
 //	2 \n userID \n email \n groups \n flags \n method \n created \n ip \n user agent \n name
 //
-// groups is sorted and comma-separated; flags is "m" when a second factor
-// was passed, else "-"; created is Unix seconds; name is an API token's
+// groups is sorted and comma-separated; flags is "m" when a one-time code
+// passed the second factor, "h" when a passkey did, else "-"; created is Unix seconds; name is an API token's
 // name. Version 1, written before groups existed, is "userID \n email": it
 // reads as a password session in no group.
 type sessionValue struct {
-	UserID    string
-	Email     string
-	Groups    string
-	MFA       bool
+	UserID string
+	Email  string
+	Groups string
+	MFA    bool
+	// Factor is what passed the second factor: "otp" or "hwk" (RFC 8176).
+	Factor    string
 	Method    credential.Method
 	Created   time.Time
 	IP        string
@@ -43,7 +45,7 @@ type sessionValue struct {
 
 // decision is v without its display fields: what the session key holds.
 func (v sessionValue) decision() sessionValue {
-	return sessionValue{UserID: v.UserID, Email: v.Email, Groups: v.Groups, MFA: v.MFA, Method: v.Method}
+	return sessionValue{UserID: v.UserID, Email: v.Email, Groups: v.Groups, MFA: v.MFA, Factor: v.Factor, Method: v.Method}
 }
 
 // maxUserAgent bounds the user agent a session keeps for GET /me/sessions.
@@ -59,9 +61,12 @@ func (v sessionValue) encode() string {
 	b.WriteByte('\n')
 	b.WriteString(v.Groups)
 	b.WriteByte('\n')
-	if v.MFA {
+	switch {
+	case v.MFA && v.Factor == credential.FactorHardwareKey:
+		b.WriteByte('h')
+	case v.MFA:
 		b.WriteByte('m')
-	} else {
+	default:
 		b.WriteByte('-')
 	}
 	b.WriteByte('\n')
@@ -133,8 +138,14 @@ func decodeSession(v, userID string) (sv sessionValue, ok bool) {
 	if f[0] != userID {
 		return sv, false
 	}
-	sv = sessionValue{UserID: f[0], Email: f[1], Groups: f[2], MFA: f[3] == "m",
+	sv = sessionValue{UserID: f[0], Email: f[1], Groups: f[2], MFA: f[3] == "m" || f[3] == "h",
 		Method: credential.Method(f[4]), IP: f[6], UserAgent: f[7], Name: f[8]}
+	switch f[3] {
+	case "m":
+		sv.Factor = credential.FactorOTP
+	case "h":
+		sv.Factor = credential.FactorHardwareKey
+	}
 	if f[5] != "0" {
 		created, _ := strconv.ParseInt(f[5], 10, 64)
 		sv.Created = time.Unix(created, 0)

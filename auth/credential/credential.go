@@ -46,8 +46,11 @@ type Identity struct {
 	Groups string
 	// MFA reports that the session passed a second factor. Never true for
 	// an API token.
-	MFA    bool
-	Method Method
+	MFA bool
+	// SecondFactor is what passed it: FactorOTP or FactorHardwareKey ("" with
+	// MFA false).
+	SecondFactor string
+	Method       Method
 	// SID is the session's handle (as GET /me/sessions shows it) or the API
 	// token's id. It is not the token and cannot be turned into one.
 	SID string
@@ -75,10 +78,14 @@ func (id *Identity) GroupList() []string {
 	return strings.Split(id.Groups, ",")
 }
 
+// The second factors a password session can pass, as RFC 8176 names them.
+const (
+	FactorOTP         = "otp"
+	FactorHardwareKey = "hwk"
+)
+
 // AMR returns the authentication methods references (RFC 8176) of the
 // identity: ["pwd"], ["pwd","otp"], ["pwd","hwk"], ["hwk"] or ["tok"].
-// secondFactor names what passed the second factor of a password session
-// ("otp" or "hwk"); it is ignored otherwise.
 func (id *Identity) AMR() []string {
 	switch id.Method {
 	case MethodToken:
@@ -86,7 +93,10 @@ func (id *Identity) AMR() []string {
 	case MethodPasskey:
 		return amrPasskey
 	}
-	if id.MFA {
+	switch {
+	case id.MFA && id.SecondFactor == FactorHardwareKey:
+		return amrPasswordHWK
+	case id.MFA:
 		return amrPasswordOTP
 	}
 	return amrPassword
@@ -97,6 +107,7 @@ var (
 	amrPasskey     = []string{"hwk"}
 	amrPassword    = []string{"pwd"}
 	amrPasswordOTP = []string{"pwd", "otp"}
+	amrPasswordHWK = []string{"pwd", "hwk"}
 )
 
 // Info is what the proxy learned about a request that the gateway's own

@@ -136,3 +136,20 @@ func TestIdentityGroups(t *testing.T) {
 		t.Errorf("InGroup allocates %v times", n)
 	}
 }
+
+func TestAMR(t *testing.T) {
+	for _, tc := range []struct {
+		id   Identity
+		want string
+	}{
+		{Identity{Method: MethodPassword}, "pwd"},
+		{Identity{Method: MethodPassword, MFA: true, SecondFactor: FactorOTP}, "pwd,otp"},
+		{Identity{Method: MethodPassword, MFA: true, SecondFactor: FactorHardwareKey}, "pwd,hwk"},
+		{Identity{Method: MethodPasskey, MFA: true, SecondFactor: FactorHardwareKey}, "hwk"},
+		{Identity{Method: MethodToken}, "tok"},
+	} {
+		if got := strings.Join(tc.id.AMR(), ","); got != tc.want {
+			t.Errorf("AMR(%+v) = %s, want %s", tc.id, got, tc.want)
+		}
+	}
+}
