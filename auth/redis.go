@@ -47,23 +47,13 @@ func OpenRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, fu
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	// config.Load has already read every X_file into X.
+	// config.Load has already read every X_file into X, and config.Validate
+	// refused two topologies at once, an empty cluster or sentinel, and a
+	// URL go-redis cannot parse.
 	url, password := cfg.URL, cfg.Password
-	set := 0
-	for _, b := range []bool{url != "", cfg.Sentinel != nil, cfg.Cluster != nil} {
-		if b {
-			set++
-		}
-	}
-	if set > 1 {
-		return nil, nil, errors.New("auth: redis: set only one of url, sentinel and cluster")
-	}
 
 	switch {
 	case cfg.Cluster != nil:
-		if len(cfg.Cluster.Addrs) == 0 {
-			return nil, nil, errors.New("auth: redis.cluster.addrs: at least one address is required")
-		}
 		c := redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs:                    cfg.Cluster.Addrs,
 			Password:                 password,
@@ -80,9 +70,6 @@ func OpenRedis(cfg config.Redis, logger *slog.Logger) (redis.UniversalClient, fu
 		return c, c.Close, nil
 
 	case cfg.Sentinel != nil:
-		if cfg.Sentinel.Master == "" || len(cfg.Sentinel.Addrs) == 0 {
-			return nil, nil, errors.New("auth: redis.sentinel: master and at least one address are required")
-		}
 		c := redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName:            cfg.Sentinel.Master,
 			SentinelAddrs:         cfg.Sentinel.Addrs,

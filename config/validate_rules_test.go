@@ -9,12 +9,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TestValidateWhatServeRefuses covers the rules that mirror what the
-// gateway's constructors (proxy.New, proxy.NewRoutes, the upstream
-// transport, auth.NewService, auth.OpenRedis) refuse at start or reload:
-// `gatehouse check` must report them, each at its line, instead of passing
-// a file that serve then refuses without one.
-func TestValidateWhatServeRefuses(t *testing.T) {
+// TestValidateServeRules covers the rules a running gateway depends on
+// (upstream URLs the proxy can forward to exactly, lifetimes the token
+// format can carry, header names the folding compares, Redis options):
+// Validate is the only place that checks them, and the constructors trust
+// its result, so each must be reported here at its line.
+func TestValidateServeRules(t *testing.T) {
 	const two = "upstreams:\n  app: http://127.0.0.1:3000\n  api: http://127.0.0.1:4000\n"
 	const (
 		pathMsg  = "upstreams.app.url: must not have a path: the upstream receives exactly the path that was matched"
@@ -28,7 +28,6 @@ func TestValidateWhatServeRefuses(t *testing.T) {
 		src  string
 		want []string
 	}{
-		// proxy newUpstream
 		{"upstream base path", "upstreams:\n  app: http://x/base\n", []string{"2: " + pathMsg}},
 		{"upstream base path in a mapping", "upstreams:\n  app:\n    url: https://x:8443/api/\n", []string{"3: " + pathMsg}},
 		{"upstream encoded path", "upstreams:\n  app: http://x/%2F\n", []string{"2: " + pathMsg}},
@@ -37,24 +36,20 @@ func TestValidateWhatServeRefuses(t *testing.T) {
 		{"upstream user without password", "upstreams:\n  app: http://u@x\n", []string{`2: upstreams.app.url: must not hold credentials (they would not be sent)`}},
 		{"upstream ca_file without a certificate", "upstreams:\n  app:\n    url: https://x\n    ca_file: not-a-cert.pem\n", []string{`4: upstreams.app.ca_file: testdata/not-a-cert.pem holds no PEM certificate`}},
 		{"upstream ca_file a directory", "upstreams:\n  app:\n    url: https://x\n    ca_file: secrets\n", []string{`4: upstreams.app.ca_file: cannot read testdata/secrets: not a regular file`}},
-		// proxy.NewRoutes
 		{"default_policy public with two upstreams", two + "default_policy: public\n", []string{
 			`4: default_policy: public needs exactly one upstream (an unmatched request names none); use deny, or a last route for "/" with its upstream`}},
 		{"default_policy authenticated with two upstreams", two + "routes:\n  - {path: /, policy: deny}\ndefault_policy: authenticated\n", []string{
 			`6: default_policy: authenticated needs exactly one upstream (an unmatched request names none); use deny, or a last route for "/" with its upstream`}},
-		// auth.NewService
 		{"ttl 1s", up + "session:\n  ttl: 1s\n", []string{"3: " + ttlMsg}},
 		{"ttl just under 2s", up + "session:\n  ttl: 1999ms\n", []string{"3: " + ttlMsg}},
 		{"ttl negative (the decoder says it, once)", up + "session:\n  ttl: -1h\n", []string{`3: session.ttl: must not be negative`}},
 		{"login_failure_window under 1s", up + "auth:\n  login_failure_window: 999ms\n", []string{`3: auth.login_failure_window: must be at least 1s`}},
 		{"idle_timeout under 1s", up + "session:\n  ttl: 1h\n  idle_timeout: 500ms\n", []string{`4: session.idle_timeout: must be 0 (no idle limit) or at least 1s`}},
 		{"idle_timeout under 1ms", up + "session:\n  idle_timeout: 1us\n", []string{`3: session.idle_timeout: must be 0 (no idle limit) or at least 1s`}},
-		// proxy.New (headers.go): identity names in their folded form
 		{"user_id_header too long", up + "identity:\n  user_id_header: " + long97 + "\n", []string{"3: identity.user_id_header: " + longMsg}},
 		{"email_header too long", up + "identity:\n  email_header: " + long97 + "\n", []string{"3: identity.email_header: " + longMsg}},
 		{"user_id_header folds to nothing", up + "identity:\n  user_id_header: -_.\n", []string{`3: identity.user_id_header: "-_." needs a character other than "-", "_" and "."`}},
 		{"email_header folds like user_id_header", up + "identity:\n  email_header: X_User.ID\n", []string{`3: identity.email_header: must differ from identity.user_id_header`}},
-		// auth.OpenRedis (go-redis ParseURL)
 		{"redis url unknown option", up + "redis:\n  url: redis://r:6379/0?foo=1\n", []string{`3: redis.url: unknown option "foo" in the query`}},
 		{"redis url option never echoes the password", up + "redis:\n  url: redis://:hunter2@r?hunter2=hunter2\n", []string{`3: redis.url: unknown option "hunter2" in the query`}},
 		{"redis url bad duration", up + "redis:\n  url: redis://r?dial_timeout=soon\n", []string{`3: redis.url: option "dial_timeout" must be a duration such as 5s`}},
