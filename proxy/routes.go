@@ -93,6 +93,9 @@ func NewRoutes(cfg *config.Config) *Routes {
 	return rs
 }
 
+// Match returns the first rule whose path and methods match, else the
+// default. method must already be upper-case and cleanPath the result of
+// CheckPath. It allocates nothing.
 func (rs *Routes) Match(method, cleanPath string) Decision {
 	for i := range rs.rules {
 		ru := &rs.rules[i]
