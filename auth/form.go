@@ -112,7 +112,7 @@ func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, bodyK
 		if !okE || !okP {
 			return credentials{}, kind, errBadBody
 		}
-		c.Email, c.Password, c.RD = e, p, fields["rd"]
+		c.Email, c.Password, c.RD = e, p, formRD(fields, r)
 		return c, kind, nil
 	}
 	fields, err := parseJSONObject(body, "email", "password")
@@ -127,6 +127,16 @@ func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, bodyK
 	return credentials{Email: e, Password: p}, kind, nil
 }
 
+// formRD is a form post's return target: the rd field, else the rd of the
+// query string the form posted to (the sign-in page's own URL carries it
+// after a redirect to sign in); the field wins.
+func formRD(fields map[string]string, r *http.Request) string {
+	if v, ok := fields["rd"]; ok {
+		return v
+	}
+	return r.URL.Query().Get("rd")
+}
+
 // readLogoutBody accepts no body, any single JSON object, or a form with an
 // optional rd field, and returns the body's kind and rd.
 func readLogoutBody(w http.ResponseWriter, r *http.Request) (bodyKind, string, error) {
@@ -137,7 +147,7 @@ func readLogoutBody(w http.ResponseWriter, r *http.Request) (bodyKind, string, e
 	if len(body) == 0 {
 		// An empty form post is still a form: it wants a redirect.
 		if kind, err := mediaKind(r); err == nil && kind == bodyForm {
-			return bodyForm, "", nil
+			return bodyForm, formRD(nil, r), nil
 		}
 		return bodyNone, "", nil
 	}
@@ -150,7 +160,7 @@ func readLogoutBody(w http.ResponseWriter, r *http.Request) (bodyKind, string, e
 		if err != nil {
 			return kind, "", err
 		}
-		return kind, fields["rd"], nil
+		return kind, formRD(fields, r), nil
 	}
 	if !utf8.Valid(body) {
 		return kind, "", errBadBody

@@ -116,6 +116,10 @@ func TestHTTPFormFlows(t *testing.T) {
 		{"register success", "/register", credsForm("new@example.com", "password1", "/welcome"), want{status: 303, location: "/welcome"}},
 		{"register no rd", "/register", credsForm("new2@example.com", "password1", ""), want{status: 303, location: "/"}},
 		{"login success", "/login", credsForm("form@example.com", "password1", "/app?x=1"), want{status: 303, location: "/app?x=1"}},
+		// The 302 to sign in carries rd in the query; a form that posts
+		// back to that URL without an rd field still returns there.
+		{"login rd in the query", "/login?rd=%2Fapp%2Fx", credsForm("form@example.com", "password1", ""), want{status: 303, location: "/app/x"}},
+		{"login rd field wins over the query", "/login?rd=%2Fother", credsForm("form@example.com", "password1", "/app/y"), want{status: 303, location: "/app/y"}},
 		{"login allowed host", "/login", credsForm("form@example.com", "password1", "https://app.example.net/x"), want{status: 303, location: "https://app.example.net/x"}},
 		{"login evil rd", "/login", credsForm("form@example.com", "password1", "/\\evil.com"), want{status: 303, location: "/"}},
 		{"login wrong password", "/login", credsForm("form@example.com", secret, "/app"), want{status: 401,

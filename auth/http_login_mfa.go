@@ -128,7 +128,10 @@ func readLoginBody(w http.ResponseWriter, r *http.Request) (loginBody, bodyKind,
 	e, okE := fields["email"]
 	p, okP := fields["password"]
 	code, okC := fields["code"]
-	b := loginBody{credentials: credentials{Email: e, Password: p, RD: fields["rd"]}, Code: code}
+	b := loginBody{credentials: credentials{Email: e, Password: p}, Code: code}
+	if kind == bodyForm {
+		b.RD = formRD(fields, r)
+	}
 	switch {
 	case okE && okP:
 	case kind == bodyForm && okC && !okE && !okP:
