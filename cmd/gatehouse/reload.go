@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -15,7 +16,10 @@ import (
 )
 
 // reloadDebounce lets a burst of file events (an editor's save, Kubernetes'
-// ..data symlink swap) settle into one reload.
+// ..data symlink swap) settle into one reload. It runs from the first event
+// of a burst and is not restarted by later ones: a folder written to all
+// the time (a log file beside the config) must not put a reload off for
+// ever.
 const reloadDebounce = 250 * time.Millisecond
 
 // watchConfigDir starts watching the config file's folder, not the file:
@@ -47,6 +51,7 @@ func (a *app) watchReloads(ctx context.Context, e env, path string, hup <-chan o
 		events, errs = w.Events, w.Errors
 	}
 	var debounce <-chan time.Time
+	name := filepath.Base(path)
 	for {
 		select {
 		case <-ctx.Done():
@@ -54,11 +59,22 @@ func (a *app) watchReloads(ctx context.Context, e env, path string, hup <-chan o
 		case <-hup:
 			a.reload(e, path, "sighup")
 			last = fileSum(path)
-		case <-events:
-			// Any event in the folder may be the swap; the checksum below
-			// decides whether the file really changed.
-			debounce = time.After(reloadDebounce)
-		case err := <-errs:
+		case ev, ok := <-events:
+			if !ok {
+				events = nil // the watcher closed (shutdown): stop listening
+				continue
+			}
+			// The file itself (written, replaced, renamed onto) or
+			// Kubernetes' ..data swap; the checksum decides whether the
+			// content really changed.
+			if base := filepath.Base(ev.Name); (base == name || strings.HasPrefix(base, "..")) && debounce == nil {
+				debounce = time.After(reloadDebounce)
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
 			a.logger.Warn("config watch error", "err", err)
 		case <-debounce:
 			debounce = nil
