@@ -146,17 +146,20 @@ func Bearer(v string) string {
 // gateway token's shape (a cookie renamed by a reload still holds live
 // tokens), and every Authorization: Bearer value with that shape. Other
 // cookies and a foreign Bearer stay. The Cookie lines are rewritten only
-// when something is removed.
+// when something is removed. It reuses h's value slices in place, as the
+// outbound request's cloned header allows, so that it costs one allocation
+// (the rewritten Cookie line) at most.
 func StripTokens(h http.Header, cookieName string) {
 	if lines, ok := h["Cookie"]; ok {
 		if c := KeptCookies(lines, cookieName); c == "" {
 			delete(h, "Cookie")
 		} else if len(lines) != 1 || c != lines[0] {
-			h["Cookie"] = []string{c}
+			lines[0] = c
+			h["Cookie"] = lines[:1]
 		}
 	}
 	if vs, ok := h["Authorization"]; ok {
-		kept := vs[:0:0]
+		kept := vs[:0]
 		strip := false
 		for _, v := range vs {
 			if IsToken(Bearer(v)) {
