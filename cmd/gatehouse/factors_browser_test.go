@@ -120,6 +120,8 @@ func TestBrowserTOTPSignIn(t *testing.T) {
 	if ep.Secret == "" || ep.QRWidth != 200 {
 		t.Fatalf("set-up page = %+v (the QR code must load: img-src data:)%s", ep, b.diagnostics())
 	}
+	shots := artifactsDir(t)
+	b.screenshot(t, shots, "account-totp-setup.png")
 	code, err := totp.GenerateCode(ep.Secret, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +135,7 @@ func TestBrowserTOTPSignIn(t *testing.T) {
 	if n := len(strings.Fields(codes)); n != 10 {
 		t.Fatalf("recovery codes shown: %d, want 10", n)
 	}
+	b.screenshot(t, shots, "account-recovery-codes.png")
 	b.signOut(t, base)
 
 	chain = b.navigate(t, "open /admin/x", chromedp.Navigate(base+"/admin/x?y=1"))
@@ -153,6 +156,7 @@ func TestBrowserTOTPSignIn(t *testing.T) {
 		RD: (document.querySelector('input[name=rd]') || {}).value || '',
 		Passkey: !!document.querySelector('[data-passkey]'),
 	}))()`)
+	b.screenshot(t, shots, "signin-second-step.png")
 	if page.H1 != "Confirm it is you" || !page.Autofocus || page.RD != "/admin/x?y=1" || page.Passkey {
 		t.Errorf("second step page = %+v", page)
 	}
