@@ -50,6 +50,23 @@ func NewSecondFactorsFromConfig(store *Store, cfg *config.Config, box *SecretBox
 	return NewSecondFactors(store, box, cfg.Auth.TOTP.Issuer, now, rp), nil
 }
 
+// defaultFactors is ServiceOptions.Factors, else the second factors cfg
+// configures with the key of auth.totp.encryption_key_file (none: TOTP
+// off).
+func defaultFactors(store *Store, cfg *config.Config, opts ServiceOptions) (*SecondFactors, error) {
+	if opts.Factors != nil {
+		return opts.Factors, nil
+	}
+	var box *SecretBox
+	if key := cfg.Auth.TOTP.EncryptionKey; len(key) > 0 {
+		var err error
+		if box, err = NewSecretBox(key); err != nil {
+			return nil, err
+		}
+	}
+	return NewSecondFactorsFromConfig(store, cfg, box, opts.Now)
+}
+
 // Factors returns the Service's second factors (the JSON endpoints and the
 // account page use it).
 func (s *Service) Factors() *SecondFactors { return s.factors }

@@ -34,7 +34,10 @@ var (
 // accountFactors is the second factor's part of the account page.
 type accountFactors struct {
 	TOTP, TOTPAvailable, PasskeysAvailable bool
-	Passkeys                               []passkeyRow
+	// Unpassed: the user has a factor that this session did not pass (it
+	// was made before the factor), so mfa routes still refuse it.
+	Unpassed bool
+	Passkeys []passkeyRow
 	// Enrol is set on the answer that starts (or retries) a TOTP set-up.
 	Enrol *totpEnrolment
 	// RecoveryCodes are set only on the answer that confirms it.
@@ -71,7 +74,8 @@ func (h *handlers) accountFactorsView(r *http.Request, id credential.Identity, f
 		return nil, err
 	}
 	v := &accountFactors{TOTP: slices.Contains(have, FactorTOTP), TOTPAvailable: f.TOTPAvailable(),
-		PasskeysAvailable: f.PasskeysAvailable(), AccountPath: h.accountPath, MePath: h.fc.mePath}
+		PasskeysAvailable: f.PasskeysAvailable(), AccountPath: h.accountPath, MePath: h.fc.mePath,
+		Unpassed: len(have) > 0 && !id.MFA}
 	for _, p := range pks {
 		row := passkeyRow{ID: p.ID, Name: p.Name, Created: showTime(p.CreatedAt), NeverUsed: p.LastUsedAt.IsZero()}
 		if !row.NeverUsed {

@@ -199,6 +199,12 @@ func TestFactorChangesNeedAPassedSession(t *testing.T) {
 		old := g.login("ann@example.com", "correct horse")
 		enrolTOTP(t, g, e, ann)
 		checkError(t, g.do(request{method: "POST", path: "/me/passkeys/options", cookie: old}), apierror.MFARequired)
+		if res := g.do(request{method: "GET", path: "/account", cookie: old}); !strings.Contains(res.body, "signed in before your second factor") {
+			t.Error("the account page does not tell the old session to sign in again")
+		}
+		if res := g.do(request{method: "GET", path: "/account", cookie: ann}); strings.Contains(res.body, "signed in before your second factor") {
+			t.Error("the account page tells the enrolling session to sign in again")
+		}
 		res := g.do(request{method: "POST", path: "/me/passkeys/options", cookie: ann})
 		if res.status != http.StatusOK {
 			t.Errorf("options from the enrolling session: %d %s", res.status, res.body)

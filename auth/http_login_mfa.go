@@ -176,9 +176,10 @@ func (h *handlers) secondStep(w http.ResponseWriter, r *http.Request, c loginBod
 		case code == apierror.InvalidCredentials:
 			msg = "The code is incorrect, or was already used."
 		case code == apierror.TooManyAttempts:
-			te, _ := errors.AsType[*ThrottledError](err)
-			w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
-			msg = pageMessage(code, h.minLength, te.RetryAfter)
+			if te, ok := errors.AsType[*ThrottledError](err); ok {
+				w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+				msg = pageMessage(code, h.minLength, te.RetryAfter)
+			}
 		case code == apierror.InternalError:
 			h.logger.LogAttrs(r.Context(), slog.LevelError, "auth endpoint failed",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))

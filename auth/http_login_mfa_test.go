@@ -168,3 +168,31 @@ func TestRelyingPartyFromValidConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestFactorCookieNames: the second factor's cookies drop a __Host- prefix
+// (which would force Path=/ and send them upstream) and take __Secure- when
+// the session cookie is Secure.
+func TestFactorCookieNames(t *testing.T) {
+	tests := []struct {
+		name                   string
+		secure                 bool
+		wantPending, wantCerem string
+	}{
+		{"gatehouse_session", true, "__Secure-gatehouse_session_2fa", "__Secure-gatehouse_session_webauthn"},
+		{"__Host-gh", true, "__Secure-gh_2fa", "__Secure-gh_webauthn"},
+		{"__Secure-gh", true, "__Secure-gh_2fa", "__Secure-gh_webauthn"},
+		{"gh", false, "gh_2fa", "gh_webauthn"},
+	}
+	for _, tc := range tests {
+		c := config.Default()
+		c.Session.CookieName, c.Session.CookieSecure = tc.name, tc.secure
+		fc := newFactorCookies(c)
+		if fc.pending != tc.wantPending || fc.ceremony != tc.wantCerem {
+			t.Errorf("%s: cookies %q %q, want %q %q", tc.name, fc.pending, fc.ceremony, tc.wantPending, tc.wantCerem)
+		}
+		ck := fc.cookie(fc.pending, "/login", "x", PendingTTL)
+		if ck.Path != "/login" || ck.Secure != tc.secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Domain != "" {
+			t.Errorf("%s: pending cookie %v", tc.name, ck)
+		}
+	}
+}

@@ -16,9 +16,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/proxy/apierror"
 )
 
-// pagesFS holds the sign-in, registration, "registration closed" and
-// account pages and their stylesheet. Everything a page needs is inline: the pages fetch
-// nothing, run no script and work in a browser with JavaScript off.
+// pagesFS holds the sign-in, its second step, registration, "registration
+// closed" and account pages and their stylesheet. The stylesheet is
+// inline; the one script (gatehouse.js, served by the gateway) only adds
+// passkeys and copy buttons, so every page works with JavaScript off for
+// everything else.
 //
 //go:embed pages/*.html pages/style.css
 var pagesFS embed.FS

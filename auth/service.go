@@ -109,21 +109,11 @@ func NewService(store *Store, cfg *config.Config, opts ServiceOptions) (*Service
 	if s.hashes == nil {
 		s.hashes = NewHashLimiter(0)
 	}
-	s.factors = opts.Factors
-	if s.factors == nil {
-		var box *SecretBox
-		if key := a.TOTP.EncryptionKey; len(key) > 0 {
-			var err error
-			if box, err = NewSecretBox(key); err != nil {
-				return nil, err
-			}
-		}
-		f, err := NewSecondFactorsFromConfig(store, cfg, box, opts.Now)
-		if err != nil {
-			return nil, err
-		}
-		s.factors = f
+	factors, err := defaultFactors(store, cfg, opts)
+	if err != nil {
+		return nil, err
 	}
+	s.factors = factors
 
 	var pw [18]byte
 	if _, err := rand.Read(pw[:]); err != nil {

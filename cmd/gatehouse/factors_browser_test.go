@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -65,28 +64,85 @@ func checkMFAConsole(t *testing.T, b *testBrowser) {
 	}
 }
 
-// TestBrowserTOTPSignIn: a browser asks for an mfa route, signs in with the
-// password, is asked for the code on the second step, types the code of
-// the account's authenticator (computed here from the secret), and lands
-// on the route, which the backend serves with the user's id.
+// signInWithPassword signs the browser in on the sign-in page it shows and
+// returns the document requests that followed.
+func (b *testBrowser) signInWithPassword(t *testing.T, email, password string) []string {
+	t.Helper()
+	b.do(t, "type the password",
+		chromedp.SendKeys(chromedp.CSS(`#email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password))
+	return b.navigate(t, "submit the password", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+}
+
+// signOut uses the account page's "Sign out" button.
+func (b *testBrowser) signOut(t *testing.T, base string) {
+	t.Helper()
+	b.navigate(t, "open the account page", chromedp.Navigate(base+"/account"))
+	chain := b.navigate(t, "sign out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)))
+	if !slices.Equal(chain, []string{"POST /logout 303", "GET /login 200"}) || b.cookie(t, "gatehouse_session") != nil {
+		t.Fatalf("sign out: %q%s", chain, b.diagnostics())
+	}
+}
+
+// TestBrowserTOTPSignIn: a signed-in browser sets up TOTP on the account
+// page (the QR code loads under the page's CSP; the key is read off the
+// page and the code computed here, as an authenticator app would), sees
+// its recovery codes, signs out, asks for an mfa route, signs in with the
+// password, is asked for the code on the second step, and lands on the
+// route, which the backend serves with the user's id.
 func TestBrowserTOTPSignIn(t *testing.T) {
 	findBrowser(t)
 	g := newTestGateway(t, mfaBrowserConfig, nil)
 	base := localBase(g)
 	const email, password = "totp.user@example.com", "correct horse battery staple"
-	userID, c := registerOverHTTP(t, base, email, password)
-	secret := enrolOverHTTP(t, c, base)
+	userID, _ := registerOverHTTP(t, base, email, password)
 	b := newTestBrowser(t)
 
-	chain := b.navigate(t, "open /admin/x", chromedp.Navigate(base+"/admin/x?y=1"))
+	chain := b.navigate(t, "open the account page", chromedp.Navigate(base+"/account"))
+	if !slices.Equal(chain, []string{"GET /account 302", "GET /login?rd=%2Faccount 200"}) {
+		t.Fatalf("account page: %q%s", chain, b.diagnostics())
+	}
+	if chain := b.signInWithPassword(t, email, password); !slices.Equal(chain, []string{"POST /login 303", "GET /account 200"}) {
+		t.Fatalf("sign in: %q%s", chain, b.diagnostics())
+	}
+	chain = b.navigate(t, "set up TOTP", chromedp.Click(chromedp.CSS(`form[action="/account/totp"] button`)))
+	if !slices.Equal(chain, []string{"POST /account/totp 200"}) {
+		t.Fatalf("set up: %q%s", chain, b.diagnostics())
+	}
+	type enrolPage struct {
+		Secret  string
+		QRWidth int
+	}
+	ep := evalJS[enrolPage](t, b, "read the set-up", `(() => ({
+		Secret: document.querySelector('#totp-secret').value,
+		QRWidth: document.querySelector('img[alt^="QR code"]').naturalWidth,
+	}))()`)
+	if ep.Secret == "" || ep.QRWidth != 200 {
+		t.Fatalf("set-up page = %+v (the QR code must load: img-src data:)%s", ep, b.diagnostics())
+	}
+	shots := artifactsDir(t)
+	b.screenshot(t, shots, "account-totp-setup.png")
+	code, err := totp.GenerateCode(ep.Secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "type the first code", chromedp.SendKeys(chromedp.CSS(`#totp-code`), code))
+	chain = b.navigate(t, "confirm", chromedp.Click(chromedp.CSS(`form[action="/account/totp/confirm"] button`)))
+	if !slices.Equal(chain, []string{"POST /account/totp/confirm 200"}) {
+		t.Fatalf("confirm: %q%s", chain, b.diagnostics())
+	}
+	codes := evalJS[string](t, b, "read the recovery codes", `document.querySelector('#recovery-codes').textContent`)
+	if n := len(strings.Fields(codes)); n != 10 {
+		t.Fatalf("recovery codes shown: %d, want 10", n)
+	}
+	b.screenshot(t, shots, "account-recovery-codes.png")
+	b.signOut(t, base)
+
+	chain = b.navigate(t, "open /admin/x", chromedp.Navigate(base+"/admin/x?y=1"))
 	if !slices.Equal(chain, []string{"GET /admin/x?y=1 302", "GET /login?rd=%2Fadmin%2Fx%3Fy%3D1 200"}) {
 		t.Fatalf("open: %q%s", chain, b.diagnostics())
 	}
-	b.do(t, "type the password",
-		chromedp.SendKeys(chromedp.CSS(`#email`), email),
-		chromedp.SendKeys(chromedp.CSS(`#password`), password))
-	chain = b.navigate(t, "submit the password", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
-	if !slices.Equal(chain, []string{"POST /login 200"}) {
+	if chain := b.signInWithPassword(t, email, password); !slices.Equal(chain, []string{"POST /login 200"}) {
 		t.Fatalf("password: %q%s", chain, b.diagnostics())
 	}
 	type stepPage struct {
@@ -100,6 +156,7 @@ func TestBrowserTOTPSignIn(t *testing.T) {
 		RD: (document.querySelector('input[name=rd]') || {}).value || '',
 		Passkey: !!document.querySelector('[data-passkey]'),
 	}))()`)
+	b.screenshot(t, shots, "signin-second-step.png")
 	if page.H1 != "Confirm it is you" || !page.Autofocus || page.RD != "/admin/x?y=1" || page.Passkey {
 		t.Errorf("second step page = %+v", page)
 	}
@@ -109,9 +166,9 @@ func TestBrowserTOTPSignIn(t *testing.T) {
 	if ck := b.cookie(t, "gatehouse_session_2fa"); ck == nil || !ck.HTTPOnly || ck.Path != "/login" {
 		t.Fatalf("pending cookie = %+v", ck)
 	}
-	// The enrolment used this step's code; the next step's is within the
-	// one step of skew and has not been used.
-	code, err := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	// The set-up used this step's code; the next step's is within the one
+	// step of skew and has not been used.
+	code, err = totp.GenerateCode(ep.Secret, time.Now().Add(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,17 +210,6 @@ func (b *testBrowser) addVirtualAuthenticator(t *testing.T) {
 	}
 }
 
-// registerPasskeyJS adds a passkey through the JSON endpoints, from a
-// gateway page (its CSP: connect-src 'self').
-const registerPasskeyJS = `(async () => {
-  const post = (url, body) => fetch(url, {method: 'POST', credentials: 'same-origin',
-    headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
-  const opts = await (await post('/me/passkeys/options', {})).json();
-  const cred = await navigator.credentials.create({publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(opts.publicKey)});
-  const res = await post('/me/passkeys', {name: 'Test laptop', credential: cred.toJSON()});
-  return {Status: res.status, Body: await res.text()};
-})()`
-
 // waitPath polls the page's location until its path is path.
 func (b *testBrowser) waitPath(t *testing.T, path string) {
 	t.Helper()
@@ -177,10 +223,10 @@ func (b *testBrowser) waitPath(t *testing.T, path string) {
 	t.Fatalf("the page never reached %s (at %s)%s", path, b.location(t), b.diagnostics())
 }
 
-// TestBrowserPasskeys: a signed-in browser adds a passkey (Chromium's
-// virtual authenticator), signs out, uses "Sign in with a passkey" on the
-// sign-in page and lands on an mfa route as the same user, with a
-// passkey session.
+// TestBrowserPasskeys: a signed-in browser adds a passkey on the account
+// page (gatehouse.js and Chromium's virtual authenticator), signs out, uses
+// "Sign in with a passkey" on the sign-in page and lands on an mfa route as
+// the same user, with a passkey session.
 func TestBrowserPasskeys(t *testing.T) {
 	findBrowser(t)
 	g := newTestGateway(t, mfaBrowserConfig, nil)
@@ -190,38 +236,30 @@ func TestBrowserPasskeys(t *testing.T) {
 	b := newTestBrowser(t)
 	b.addVirtualAuthenticator(t)
 
-	// Sign in with the password (the account has no second factor yet).
-	b.navigate(t, "open the sign-in page", chromedp.Navigate(base+"/login?rd=/app"))
-	b.do(t, "type the password",
-		chromedp.SendKeys(chromedp.CSS(`#email`), email),
-		chromedp.SendKeys(chromedp.CSS(`#password`), password))
-	chain := b.navigate(t, "sign in", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
-	if !slices.Equal(chain, []string{"POST /login 303", "GET /app 200"}) {
+	b.navigate(t, "open the account page", chromedp.Navigate(base+"/account"))
+	if chain := b.signInWithPassword(t, email, password); !slices.Equal(chain, []string{"POST /login 303", "GET /account 200"}) {
 		t.Fatalf("sign in: %q%s", chain, b.diagnostics())
 	}
-
-	// Add a passkey from a gateway page.
-	b.navigate(t, "open a gateway page", chromedp.Navigate(base+"/login"))
-	res := evalJS[fetchResult](t, b, "register a passkey", registerPasskeyJS)
-	if res.Status != 201 || !strings.Contains(res.Body, `"name":"Test laptop"`) {
-		t.Fatalf("register: %d %s%s", res.Status, res.Body, b.diagnostics())
+	b.do(t, "name the passkey",
+		chromedp.WaitVisible(chromedp.CSS(`#passkey-add`)),
+		chromedp.SendKeys(chromedp.CSS(`#passkey-name`), "Test laptop"),
+		chromedp.Click(chromedp.CSS(`#passkey-add button`)))
+	// The script reloads the page once the passkey is added.
+	deadline := time.Now().Add(browserStepTimeout)
+	for evalJS[int](t, b, "count passkeys", `document.querySelectorAll('#passkeys li').length`) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the passkey never showed on the account page: %q%s",
+				evalJS[string](t, b, "status", `(document.querySelector('#passkey-add [role=status]') || {}).textContent || ''`), b.diagnostics())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	list := evalJS[fetchResult](t, b, "list passkeys", `fetch('/me/passkeys').then(async r => ({Status: r.status, Body: await r.text()}))`)
-	var pks struct {
-		Passkeys []struct{ ID, Name string }
+	if name := evalJS[string](t, b, "passkey name", `document.querySelector('#passkeys .item-title').textContent`); name != "Test laptop" {
+		t.Errorf("passkey listed as %q", name)
 	}
-	if list.Status != 200 || json.Unmarshal([]byte(list.Body), &pks) != nil || len(pks.Passkeys) != 1 {
-		t.Fatalf("passkeys: %d %s", list.Status, list.Body)
-	}
-
-	// Sign out.
-	out := evalJS[fetchResult](t, b, "sign out", `fetch('/logout', {method: 'POST'}).then(async r => ({Status: r.status, Body: await r.text()}))`)
-	if out.Status != 204 || b.cookie(t, "gatehouse_session") != nil {
-		t.Fatalf("sign out: %d, cookie %+v", out.Status, b.cookie(t, "gatehouse_session"))
-	}
+	b.signOut(t, base)
 
 	// "Sign in with a passkey", straight to the mfa route.
-	chain = b.navigate(t, "open /admin/panel", chromedp.Navigate(base+"/admin/panel"))
+	chain := b.navigate(t, "open /admin/panel", chromedp.Navigate(base+"/admin/panel"))
 	if !slices.Equal(chain, []string{"GET /admin/panel 302", "GET /login?rd=%2Fadmin%2Fpanel 200"}) {
 		t.Fatalf("open: %q", chain)
 	}
