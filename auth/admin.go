@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -174,4 +175,98 @@ func (s *Store) scanUsers(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(emails)
 	return slices.Compact(emails), nil
+}
+
+// AddUser creates an account without a session, whatever auth.registration
+// and auth.allowed_email_domains say (the operator's way). The email and
+// password rules still apply.
+func (s *Service) AddUser(ctx context.Context, email, password string) (u User, err error) {
+	defer func() { s.metrics.storeError(err) }()
+	raw := email
+	email, err = NormalizeEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	if err := checkPassword(password, s.minPassword); err != nil {
+		return User{}, err
+	}
+	if err := s.store.emailTaken(ctx, email, legacyEmailKey(raw)); err != nil {
+		return User{}, err
+	}
+	rec, err := s.newUserRecord(ctx, email, password)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.store.createUser(ctx, rec); err != nil {
+		return User{}, err
+	}
+	return rec.user(), nil
+}
+
+// DeleteUser deletes the account of email and ends all its sessions. On an
+// error the account may still exist, and calling it again is safe.
+// Errors: ErrInvalidEmail, ErrUserNotFound (also when the account was
+// deleted and registered again meanwhile: the new one stays),
+// ErrStoreUnavailable.
+func (s *Service) DeleteUser(ctx context.Context, email string) (err error) {
+	defer func() { s.metrics.storeError(err) }()
+	raw := email
+	email, err = NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	rec, err := s.store.getUserOrLegacy(ctx, email, legacyEmailKey(raw))
+	if err != nil {
+		return err
+	}
+	// Sessions go first, while the account still exists: if this fails
+	// (a timeout, very many sessions), a retry of DeleteUser or
+	// RevokeSessions can still find the user id. Deleting the account
+	// first would leave sessions that nothing can name until they expire.
+	if _, err := s.store.revokeAll(ctx, rec.ID); err != nil {
+		return err
+	}
+	// Only the account that was swept: one deleted and registered again in
+	// between is another person's, with sessions of its own.
+	delErr := s.store.deleteUser(ctx, rec.Email, rec.ID)
+	if delErr != nil && !errors.Is(delErr, ErrUserNotFound) {
+		return delErr
+	}
+	// A login past its password check may have created a session after the
+	// first sweep. Login re-reads the account after creating its session:
+	// one that still saw the account created its session before the
+	// account was gone, so this second sweep finds it in the index; one
+	// that did not deletes its own session.
+	if _, err := s.store.revokeAll(ctx, rec.ID); err != nil {
+		return err
+	}
+	if _, err := s.store.revokeTokens(ctx, rec.ID); err != nil {
+		return err
+	}
+	// A new account of the same email gets a new id, so nothing would
+	// ever use these again; they go so that no secret outlives its account.
+	if err := s.factors.Reset(ctx, rec.ID); err != nil {
+		return err
+	}
+	if err := s.store.deleteAccount(ctx, rec.ID); err != nil {
+		return err
+	}
+	return delErr
+}
+
+// RevokeSessions ends every session of the account of email and returns
+// how many were alive. Errors: ErrInvalidEmail, ErrUserNotFound,
+// ErrStoreUnavailable.
+func (s *Service) RevokeSessions(ctx context.Context, email string) (n int, err error) {
+	defer func() { s.metrics.storeError(err) }()
+	raw := email
+	email, err = NormalizeEmail(email)
+	if err != nil {
+		return 0, err
+	}
+	rec, err := s.store.getUserOrLegacy(ctx, email, legacyEmailKey(raw))
+	if err != nil {
+		return 0, err
+	}
+	return s.store.revokeAll(ctx, rec.ID)
 }
