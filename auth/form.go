@@ -13,11 +13,11 @@ import (
 	"unicode/utf8"
 )
 
-// maxBodyBytes is the contract's limit on a request body of the gateway's
+// maxBodyBytes is the documented limit on a request body of the gateway's
 // own endpoints.
 const maxBodyBytes = 64 << 10
 
-// Errors of reading a request body; writeError maps them to the contract's
+// Errors of reading a request body; writeError maps them to the documented
 // codes like the Service's sentinels.
 var (
 	errBadBody      = errors.New("malformed request body")

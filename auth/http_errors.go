@@ -71,7 +71,7 @@ type formPage struct {
 }
 
 // writeError answers err: the HTML page again with the message shown when
-// the request was a form post and a page is given, the contract's JSON
+// the request was a form post and a page is given, the documented JSON
 // otherwise. Both carry the code's status; 429 adds Retry-After, 503
 // overloaded Retry-After: 1 (the hash queue drains in about a second), 401
 // WWW-Authenticate. Only errors without a code are logged, and then with

@@ -277,7 +277,7 @@ func wantSessionCookie(token string) string {
 
 const wantClearCookie = "gatehouse_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
 
-// checkError asserts the contract's JSON error for code and no-store.
+// checkError asserts the documented JSON error for code and no-store.
 func checkError(t *testing.T, res result, code apierror.Code) {
 	t.Helper()
 	if want := apierror.Status(code); res.status != want {

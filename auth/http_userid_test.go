@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/auth/credential"
 )
 
-// The contract's request log carries the user id when it is known; for the
+// The documented request log carries the user id when it is known; for the
 // gateway's own endpoints only package auth knows it, so it reports it
 // through the request's credential.Info: after a successful login or
 // registration and on /me with a valid session, never for a failure.

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// SafeRedirect returns rd when it is a return target the contract allows,
+// SafeRedirect returns rd when it is a return target the README allows,
 // and "/" otherwise. Allowed are a same-origin path (one leading "/", never
 // "//" or "/\" even once percent-decoded, no control characters or
 // backslashes raw or decoded) and an absolute http(s) URL without userinfo

@@ -1,6 +1,6 @@
 package auth
 
-// Login throttling (CONTRACT "Throttling").
+// Login throttling (README "Configuration reference", auth.max_login_failures).
 //
 // Failed logins are counted in three fixed windows: per (email, client
 // address) up to max_login_failures, per email over all addresses and per
@@ -12,7 +12,7 @@ package auth
 // Why a hand-rolled counter and not go-redis/redis_rate: redis_rate is GCRA,
 // which refills continuously, so a client locked out after N failures would
 // get a fresh attempt every window/N instead of being refused "until the
-// window ends" as the contract says, and the Retry-After it reports would be
+// window ends" as documented, and the Retry-After it reports would be
 // the time to the next token, not to the end of the window. A fixed window
 // is also one INCR per key, cheap and easy to reason about.
 //

@@ -282,7 +282,7 @@ type CSRF struct {
 	TrustedOrigins []string `yaml:"trusted_origins"`
 }
 
-// Default returns the configuration of the contract's defaults, without
+// Default returns the configuration of the documented defaults, without
 // upstreams (which a file must name).
 func Default() *Config {
 	return &Config{

@@ -9,10 +9,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// contractConfig mirrors the configuration keys of the shared CONTRACT.md
+// contractConfig mirrors the configuration keys of the documented configuration (README "Configuration reference")
 // (its YAML block, plus X_file for the secret redis.password). It is written
-// from the contract, not imported from the gateway, so that a config file here
-// that uses a key the contract does not promise fails.
+// from the documentation, not imported from the gateway, so that a config file here
+// that uses a key the README does not document fails.
 type contractConfig struct {
 	Listen          string   `yaml:"listen"`
 	AdminListen     *string  `yaml:"admin_listen"`
@@ -74,7 +74,7 @@ type contractConfig struct {
 	} `yaml:"csrf"`
 }
 
-// contractUpstream is a URL string or a mapping with the contract's keys.
+// contractUpstream is a URL string or a mapping with the documented keys.
 type contractUpstream struct {
 	URL string
 }
@@ -94,7 +94,7 @@ func (u *contractUpstream) UnmarshalYAML(n *yaml.Node) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if !upstreamKeys[k.Value] {
-				return fmt.Errorf("line %d: upstream key %q is not in the contract", k.Line, k.Value)
+				return fmt.Errorf("line %d: upstream key %q is not a documented key", k.Line, k.Value)
 			}
 			if k.Value == "url" {
 				u.URL = n.Content[i+1].Value
@@ -106,7 +106,7 @@ func (u *contractUpstream) UnmarshalYAML(n *yaml.Node) error {
 	}
 }
 
-// parseConfig decodes a Gatehouse config file strictly against the contract.
+// parseConfig decodes a Gatehouse config file strictly against the documented keys.
 func parseConfig(data []byte) (*contractConfig, error) {
 	var c contractConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -4,8 +4,10 @@
 //
 // It is a separate Go module so that its test dependencies (kustomize,
 // k8s.io/api, the Gateway API types) never enter the gateway's own module.
-// The only Go code is the validation test, which renders every kustomization
-// and decodes every object strictly; it must never import the gateway's
-// packages, so that the contract (shared CONTRACT.md), not the code, is what
-// the files are checked against.
+// Its Go code is the validation tests, which render every kustomization and
+// decode every object strictly, and an example upstream that verifies the
+// identity assertion (examples/verify-assertion). The tests must never
+// import the gateway's packages, so that the documented configuration
+// (README "Configuration reference"), not the code, is what the files are
+// checked against.
 package deploy

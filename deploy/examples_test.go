@@ -174,7 +174,7 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
-// TestConfigFiles decodes every config file kept here against the contract.
+// TestConfigFiles decodes every config file kept here against the documented keys.
 func TestConfigFiles(t *testing.T) {
 	for _, name := range []string{"base/config.yaml", "overlays/sidecar/config.yaml", "overlays/sidecar-legacy/config.yaml", "examples/gatehouse.yaml"} {
 		t.Run(name, func(t *testing.T) {

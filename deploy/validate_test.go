@@ -217,7 +217,7 @@ func checkContainerSecurity(t *testing.T, wname string, c *corev1.Container) {
 }
 
 // renderedConfig returns the gateway's config.yaml from the rendered
-// ConfigMap the gateway's pod mounts, decoded against the contract, and the
+// ConfigMap the gateway's pod mounts, decoded against the documented keys, and the
 // directory it is mounted at.
 func renderedConfig(t *testing.T, objs []object) *contractConfig {
 	t.Helper()

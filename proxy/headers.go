@@ -121,7 +121,7 @@ func newHeaderPolicy(extraIdentity ...string) (headerPolicy, error) {
 
 // kind classifies a header name. The map lookup with string(bytes) does
 // not allocate. An X-Forwarded-* name the lists do not know is
-// hkProxyOnly: the contract replaces every X-Forwarded-* header of an
+// hkProxyOnly: the gateway replaces every X-Forwarded-* header of an
 // untrusted peer, and an upstream may trust one we have never heard of
 // (X-Forwarded-Client-Cert carries an mTLS identity).
 func (hp *headerPolicy) kind(name string) headerKind {

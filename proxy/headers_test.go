@@ -224,7 +224,7 @@ func TestHeaderHelpers(t *testing.T) {
 	}
 }
 
-// TestProxyOnlyHeaders: the contract replaces every X-Forwarded-* header of
+// TestProxyOnlyHeaders: the gateway replaces every X-Forwarded-* header of
 // an untrusted peer, not only the ones the gateway sets, and group and
 // token headers of other auth proxies are identity. Before the fix
 // X-Forwarded-Groups, X-Forwarded-Client-Cert and Remote-Groups reached

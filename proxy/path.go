@@ -33,7 +33,7 @@ func (e *pathError) Error() string { return "bad path: " + e.reason }
 func (e *pathError) Unwrap() error { return ErrBadPath }
 func badPath(reason string) error  { return &pathError{reason} }
 
-// CheckPath checks a request URL's path the way the contract's "Path check"
+// CheckPath checks a request URL's path the way README's "How a request is decided"
 // says and returns the clean decoded path that all matching uses and that
 // goes upstream. Both the client's raw encoding (u.RawPath, set by net/url
 // exactly when it differs from the default encoding) and the decoded path

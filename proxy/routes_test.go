@@ -84,7 +84,7 @@ func TestExplain(t *testing.T) {
 	}
 }
 
-// naiveMatch is the reference matcher: the contract's words, written the
+// naiveMatch is the reference matcher: the documented words, written the
 // slow obvious way.
 func naiveMatch(cfg *config.Config, method, path string) int {
 	for i, r := range cfg.Routes {

@@ -109,7 +109,7 @@ func newBench(ctx context.Context, o *options, log io.Writer) (_ *bench, err err
 	set := gatewaySettings{bcryptCost: benchBcryptCost, maxLoginFailures: 10, maxRegistrations: 100}
 	if o.mode == "flood" {
 		set.bcryptCost = o.loginCost
-		// From one client address the contract's throttle answers the
+		// From one client address the documented throttle answers the
 		// flood with cheap 429s after 100 failures; lifting it measures
 		// what a distributed flood costs: every attempt reaches bcrypt.
 		set.maxLoginFailures = 100_000_000

@@ -32,7 +32,7 @@ type faultPhase struct {
 	Classes    map[string]*outcomeCounts `json:"classes"`
 }
 
-// Allowed answers per class (CONTRACT: "Proxied requests", "Errors").
+// Allowed answers per class (README "How a request is decided").
 // Anything else, or a transport error (a hang past the client timeout, a
 // dropped connection), breaks an invariant.
 var faultAllowed = map[string]map[string]bool{
@@ -174,7 +174,7 @@ func (b *bench) faultsMode(ctx context.Context, rep *report) error {
 
 // checkFaultPhase lists the invariants one phase broke, and, in a quiet
 // phase (baseline, after), the answers other than plain success: allowed
-// by the contract, but worth a look (on a busy machine the store deadline
+// by the documented behaviour, but worth a look (on a busy machine the store deadline
 // may pass without any fault).
 func checkFaultPhase(fp faultPhase, quiet bool) (fails, warns []string) {
 	var out []string

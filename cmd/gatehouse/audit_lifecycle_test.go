@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// CONTRACT "The binary": on SIGTERM "/readyz turns 503, the listener stops
+// README "Probes and signals": on SIGTERM "/readyz turns 503, the listener stops
 // accepting, in-flight requests drain". While a request drains, a probe of
 // /readyz must be answered 503 (not refused: the admin listener is what
 // tells the orchestrator the replica is going away), and the in-flight
@@ -91,7 +91,7 @@ routes:
 	}
 }
 
-// CONTRACT "The binary": one log line per request with "user id when
+// README "Logs": one log line per request with "user id when
 // known". The gateway's own endpoints know it after a successful login or
 // registration and on /me with a valid session.
 func TestAuditOwnEndpointLogLinesCarryUserID(t *testing.T) {

@@ -355,7 +355,7 @@ func TestReloadWithBusyFolder(t *testing.T) {
 	changed := time.Now()
 	waitStatus(t, c, g.public+"/open/x", 200)
 	if d := time.Since(changed); d > 2*time.Second {
-		// A bound the contract sets, not a speed test: a debounce that
+		// A documented bound, not a speed test: a debounce that
 		// restarts on every event never fires at all here.
 		t.Errorf("reload took %v with a busy folder, want within 2s", d)
 	}

@@ -26,7 +26,7 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-// exitCode maps run's error to the contract's exit codes: 0 success, 1 a
+// exitCode maps run's error to the documented exit codes: 0 success, 1 a
 // problem reported on stderr, 2 wrong usage.
 func exitCode(err error) int {
 	if err == nil {

@@ -1,5 +1,5 @@
 // Package apierror writes the gateway's JSON error body, the one shape every
-// handler of the contract answers with:
+// handler answers with (README "Errors"):
 //
 //	{"errors":[{"status":401,"code":"unauthenticated","title":"Unauthorized","detail":"..."}]}
 //
@@ -13,10 +13,10 @@ import (
 	"strconv"
 )
 
-// Code is one of the contract's error codes.
+// Code is one of the documented error codes.
 type Code string
 
-// The contract's error codes.
+// The documented error codes.
 const (
 	InvalidRequest       Code = "invalid_request"
 	InvalidEmail         Code = "invalid_email"
