@@ -99,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "client timeout per request")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (configuration, gateway, redis and upstream logs)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON on stdout instead of the table (the -out file is written either way)")
-	fs.IntVar(&o.rounds, "rounds", 3, "peers: interleaved rounds over every row")
+	fs.IntVar(&o.rounds, "rounds", 3, "peers, and ratio's hot-path rows: interleaved rounds over every row")
 	fs.IntVar(&o.threads, "t", 2, "peers: wrk threads")
 	fs.StringVar(&o.loadGen, "loadgen", "wrk", "peers: wrk | self (the harness's own closed loop, in a process of its own; also used when wrk is missing)")
 	fs.StringVar(&o.wrkBin, "wrk", "", "peers: wrk binary (default: wrk on the PATH)")
@@ -176,6 +176,7 @@ type report struct {
 	Notes       []string        `json:"notes"`
 	Cases       []*caseResult   `json:"cases,omitempty"`
 	Ratios      *ratios         `json:"ratios,omitempty"`
+	HotPath     *hotPathResult  `json:"hot_path,omitempty"`
 	OpenLoop    []*caseResult   `json:"open_loop,omitempty"`
 	Conns       *connsResult    `json:"conns,omitempty"`
 	Sessions    *sessionsResult `json:"sessions,omitempty"`

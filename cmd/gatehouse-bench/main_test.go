@@ -360,9 +360,13 @@ func TestQuickRatio(t *testing.T) {
 	}
 	wantCases := 2
 	if withGateway {
-		wantCases = 5
+		wantCases = 8 // direct, bare, the four hot-path rows, 401, public
 		if rep.Ratios == nil || len(rep.OpenLoop) != 2 {
 			t.Errorf("ratios %v, %d open-loop cases; want both", rep.Ratios, len(rep.OpenLoop))
+		}
+		checkQuickHotPath(t, rep.HotPath)
+		if !strings.Contains(stdout.String(), "| `gateway-assertion` |") {
+			t.Errorf("no markdown hot-path table:\n%s", stdout.String())
 		}
 	}
 	if len(rep.Cases) != wantCases {
@@ -375,6 +379,30 @@ func TestQuickRatio(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "bare-proxy") {
 		t.Errorf("table lacks the bare-proxy row:\n%s", stdout.String())
+	}
+}
+
+// checkQuickHotPath checks the hot-path rows of a -quick run: one round
+// each, measured, with ratios. Their one Redis command per request is an
+// invariant the run itself fails on.
+func checkQuickHotPath(t *testing.T, hp *hotPathResult) {
+	t.Helper()
+	if hp == nil {
+		t.Fatal("no hot-path rows")
+	}
+	var names []string
+	for _, r := range hp.Rows {
+		names = append(names, r.Name)
+		if len(r.Rounds) != 1 || r.Median == nil || r.Median.Requests == 0 {
+			t.Errorf("%s: %d rounds, median %+v; want one measured round", r.Name, len(r.Rounds), r.Median)
+			continue
+		}
+		if r.Name != rowAuth && r.RPSOverAuthMedian == 0 {
+			t.Errorf("%s: no ratio to gateway-auth", r.Name)
+		}
+	}
+	if want := []string{rowAuth, rowGroups, rowToken, rowAssertion}; strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("hot-path rows %q, want %q", names, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,20 +49,7 @@ func runRole(role string, args []string) int {
 	var h http.Handler
 	switch role {
 	case "upstream":
-		d := *sleep
-		length := strconv.Itoa(len(upstreamBody))
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if d > 0 {
-				select {
-				case <-time.After(d):
-				case <-r.Context().Done():
-					return
-				}
-			}
-			w.Header().Set("Content-Type", "text/plain")
-			w.Header().Set("Content-Length", length)
-			_, _ = w.Write(upstreamBody)
-		})
+		h = upstreamHandler(*sleep)
 	case "bareproxy":
 		u, err := url.Parse(*target)
 		if err != nil || u.Host == "" {
@@ -111,6 +99,35 @@ func runRole(role string, args []string) int {
 	err := srv.ListenAndServe()
 	fmt.Fprintln(os.Stderr, role+":", err)
 	return 1
+}
+
+// probePath ends the only paths on which the upstream answers something else:
+// the request headers it received, as JSON, so that the harness can check
+// what a gateway forwards (the identity headers, the assertion) before it
+// measures.
+const probePath = "/_bench/headers"
+
+// upstreamHandler answers the fixed body after sleep; probePath answers the
+// request headers instead.
+func upstreamHandler(sleep time.Duration) http.Handler {
+	length := strconv.Itoa(len(upstreamBody))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, probePath) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(r.Header)
+			return
+		}
+		if sleep > 0 {
+			select {
+			case <-time.After(sleep):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", length)
+		_, _ = w.Write(upstreamBody)
+	})
 }
 
 // child is a process the harness started in its own process group, so that

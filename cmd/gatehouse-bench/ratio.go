@@ -15,8 +15,9 @@ import (
 // caseResult is one measured case.
 type caseResult struct {
 	Name     string            `json:"name"`
-	Target   string            `json:"target"` // direct | bare | gateway
-	Loop     string            `json:"loop"`   // closed | open
+	Round    int               `json:"round,omitempty"` // hot-path rows: 1.., in the order run
+	Target   string            `json:"target"`          // direct | bare | gateway
+	Loop     string            `json:"loop"`            // closed | open
 	Rate     float64           `json:"target_rate,omitempty"`
 	Expect   int               `json:"expected_status"`
 	Requests uint64            `json:"requests"`
@@ -66,6 +67,12 @@ func fromStats(name, target, loop string, s *loadStats) *caseResult {
 // CPU of the process under test (and of redis for gateway cases), Redis
 // commands, and the gateway's memory. rate > 0 makes it an open loop.
 func (b *bench) measure(ctx context.Context, sp *loadSpec, target string, rate float64) (*caseResult, error) {
+	return b.measureOn(ctx, sp, target, b.gw, rate)
+}
+
+// measureOn is measure with the gateway of a "gateway" target given: the
+// ratio mode's assertion row runs on a second one.
+func (b *bench) measureOn(ctx context.Context, sp *loadSpec, target string, gw *gateway, rate float64) (*caseResult, error) {
 	var pids []int
 	switch target {
 	case "direct":
@@ -73,12 +80,12 @@ func (b *bench) measure(ctx context.Context, sp *loadSpec, target string, rate f
 	case "bare":
 		pids = []int{b.bare.pid()}
 	case "gateway":
-		pids = []int{b.gw.pid(), b.redis.proc.pid()}
+		pids = []int{gw.pid(), b.redis.proc.pid()}
 	}
 	var meter *cpuMeter
 	before := func() {
 		if target == "gateway" {
-			b.gw.truncateLog()
+			gw.truncateLog()
 			if err := b.redis.resetStats(ctx); err != nil {
 				fmt.Fprintln(b.log, "warning:", err)
 			}
@@ -116,7 +123,7 @@ func (b *bench) measure(ctx context.Context, sp *loadSpec, target string, rate f
 		} else {
 			fmt.Fprintln(b.log, "warning:", err)
 		}
-		m := b.gw.mem()
+		m := gw.mem()
 		c.Gateway = &m
 	}
 	fmt.Fprintf(b.log, "  %-22s %9.0f req/s  p50 %7.0fµs  p99 %7.0fµs  errors %d\n", c.Name, c.RPS, c.P50us, c.P99us, c.Errors)
@@ -160,7 +167,8 @@ func computeRatios(direct, bare, auth *caseResult) *ratios {
 func (b *bench) ratioMode(ctx context.Context, rep *report) error {
 	rep.Notes = append(rep.Notes,
 		"bcrypt_cost 4: login cost is not what this mode measures (flood mode does, with -login-cost)",
-		"server_cpu_us_per_req is the CPU of the process under test (upstream, bare proxy or gateway) from /proc/PID/stat, 10 ms ticks")
+		"server_cpu_us_per_req is the CPU of the process under test (upstream, bare proxy or gateway) from /proc/PID/stat, 10 ms ticks",
+		fmt.Sprintf("the four hot-path rows (gateway-auth, -groups, -token, -assertion) run in %d interleaved round(s); the main table shows their medians", b.opt.rounds))
 	fmt.Fprintln(b.log, "closed loop:")
 	direct, err := b.measure(ctx, b.spec("direct", b.upstreamURL()+"/app", nil, 200), "direct", 0)
 	if err != nil {
@@ -175,24 +183,30 @@ func (b *bench) ratioMode(ctx context.Context, rep *report) error {
 		rep.Notes = append(rep.Notes, "-no-gateway: gateway cases skipped")
 		return nil
 	}
-	cases := []struct {
+	hp, err := b.hotPathMode(ctx)
+	if err != nil {
+		return err
+	}
+	rep.HotPath = hp
+	rep.Failures = append(rep.Failures, budgetFailures(hp)...)
+	var auth *caseResult
+	for _, r := range hp.Rows {
+		rep.Cases = append(rep.Cases, r.Median)
+		if r.Name == rowAuth {
+			auth = r.Median
+		}
+	}
+	for _, tc := range []struct {
 		name   string
 		path   string
-		header http.Header
 		expect int
 	}{
-		{"gateway-auth", "/app", b.authHeader(), 200},
-		{"gateway-unauth-401", "/app", nil, 401},
-		{"gateway-public", "/public/x", nil, 200},
-	}
-	var auth *caseResult
-	for _, tc := range cases {
-		c, err := b.measure(ctx, b.spec(tc.name, b.gw.base+tc.path, tc.header, tc.expect), "gateway", 0)
+		{"gateway-unauth-401", "/app", 401},
+		{"gateway-public", "/public/x", 200},
+	} {
+		c, err := b.measure(ctx, b.spec(tc.name, b.gw.base+tc.path, nil, tc.expect), "gateway", 0)
 		if err != nil {
 			return err
-		}
-		if tc.name == "gateway-auth" {
-			auth = c
 		}
 		rep.Cases = append(rep.Cases, c)
 	}
@@ -287,10 +301,8 @@ func printReport(w io.Writer, rep *report) {
 			fmt.Fprintf(w, "open loop at %.0f req/s: added p50 %+.0f µs, p99 %+.0f µs (p99 gateway/bare %.2f)\n", r.OpenRate, r.OpenAddedP50us, r.OpenAddedP99us, r.OpenP99AuthOverBare)
 		}
 	}
-	for _, c := range all {
-		if c.RedisCalls != nil && c.Name == "gateway-auth" {
-			fmt.Fprintf(w, "redis commands on gateway-auth: %s\n", formatCalls(c.RedisCalls, c.Requests))
-		}
+	if rep.HotPath != nil {
+		printHotPath(w, rep.HotPath)
 	}
 	printModeSections(w, rep)
 	for _, f := range rep.Failures {
