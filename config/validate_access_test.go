@@ -61,6 +61,10 @@ func TestValidatePart2Problems(t *testing.T) {
 			`4: auth.groups.admins[2]: "bob" is not an email address or *@domain`,
 			`4: auth.groups.admins[3]: "a*@x.com": only a whole local part may be *, as in *@example.com`,
 			`5: auth.groups.Bad: "Bad" is not a group name (lower-case letters, digits, '.', '_', '-'; at most 64)`}},
+		// Accounts store a domain in its A-label form, so a member may be
+		// written in either.
+		{"auth.groups unicode domains", up + "auth:\n  groups:\n    intl: [\"*@Bücher.example\", ann@bücher.example, \"*@xn--bcher-kva.example\", \"*@bü cher.example\"]\n", []string{
+			`4: auth.groups.intl[3]: "*@bü cher.example": "bü cher.example" is not a domain`}},
 		{"auth.groups not a list", up + "auth:\n  groups:\n    admins: ann@example.com\n", []string{`4: auth.groups.admins: must be a list, not "ann@example.com"`}},
 		{"groups_header collides", up + "identity:\n  groups_header: X_User_Id\n", []string{`3: identity.groups_header: must differ from identity.user_id_header`}},
 		{"assertion header collides", up + "identity:\n  assertion:\n    header: x-user-groups\n", []string{`4: identity.assertion.header: must differ from identity.groups_header`}},
