@@ -110,6 +110,9 @@ func (e env) parseAccountArgs(sub string, args []string) (accountArgs, error) {
 			return a, usageError{fmt.Sprintf("%s: unknown flag %s\n%s", sub, arg, usage)}
 		}
 	}
+	if sub == "users groups" && len(a.pos) > len(want) {
+		return a, usageError{fmt.Sprintf("%s: %q: a change is +GROUP (add) or -GROUP (remove)\n%s", sub, a.pos[len(want)], usage)}
+	}
 	if len(a.pos) != len(want) {
 		return a, usageError{fmt.Sprintf("%s needs %s\n%s", sub, strings.Join(append([]string{""}, want...), " ")[1:], usage)}
 	}
