@@ -177,8 +177,24 @@ func checkIdentityHeader(name string) string {
 	case len(f) == 0:
 		// It would fold to nothing, so no client copy could be recognised.
 		return fmt.Sprintf(`%q needs a character other than "-", "_" and "."`, name)
+	case reservedHeaders[string(f)]:
+		// The proxy strips a client's copies of an identity header and
+		// sets its own: as Cookie it would drop the app's cookies, as Host
+		// or Content-Length it would break the request itself.
+		return fmt.Sprintf("%q is a header that HTTP or the gateway itself needs; choose another name", name)
 	}
 	return ""
+}
+
+// reservedHeaders are the folded names no identity header may take: the
+// request's framing, routing and credentials, and the forwarding headers
+// the gateway writes.
+var reservedHeaders = map[string]bool{
+	"host": true, "cookie": true, "authorization": true, "proxyauthorization": true,
+	"contentlength": true, "contenttype": true, "transferencoding": true, "connection": true,
+	"keepalive": true, "te": true, "trailer": true, "upgrade": true, "proxyconnection": true,
+	"forwarded": true, "xforwardedfor": true, "xforwardedhost": true, "xforwardedproto": true,
+	"xrealip": true,
 }
 
 // AppendFoldedHeaderName appends name lower-cased and without '-', '_'
