@@ -78,6 +78,7 @@ func TestValidatePart2Problems(t *testing.T) {
 			`5: auth.webauthn.origins[2]: "nope" is not an origin such as https://app.example.com`}},
 		{"tokens max_ttl", up + "auth:\n  tokens:\n    max_ttl: 0\n", []string{`4: auth.tokens.max_ttl: must be at least 1s`}},
 		{"account_path", up + "auth:\n  account_path: /me\n", []string{`3: auth.account_path: same as auth.me_path`}},
+		{"account_path on the key set", up + "auth:\n  account_path: /.well-known/jwks.json\n", []string{`3: auth.account_path: /.well-known/jwks.json is where the assertion's public keys are published`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

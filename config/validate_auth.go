@@ -24,6 +24,12 @@ func (c *Config) validateAuth(v *collector) {
 			v.add(p.key, "%s", msg)
 			continue
 		}
+		// The key set is answered before the gateway's other paths: a
+		// page there would never be reached.
+		if p.path == jwksPath {
+			v.add(p.key, "%s is where the assertion's public keys are published", jwksPath)
+			continue
+		}
 		dup := false
 		for _, q := range paths[:i] {
 			if q.path == p.path {
@@ -155,6 +161,10 @@ func (c *Config) validateIdentity(v *collector) {
 		}
 	}
 }
+
+// jwksPath is the path of the published key set (assertion.JWKSPath in
+// package proxy/assertion, which config may not import).
+const jwksPath = "/.well-known/jwks.json"
 
 // MaxFoldedHeaderName is the longest identity header name, counted
 // without '-', '_' and '.': the proxy compares every client header with
