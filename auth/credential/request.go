@@ -226,13 +226,15 @@ func hasGatewayCookie(line, cookieName string) bool {
 // cookie package, Python's SimpleCookie) and escapes decoded (PHP,
 // Express and Rack decode %XX, PHP also "+"), so that "a= TOKEN" or
 // "a=gh1%2E..." cannot carry a live token past the strip. It allocates
-// only for a value holding '%' or '+'.
+// only for a value as long as a token that holds '%' or '+'.
 func tokenShaped(v string) bool {
 	v = strings.Trim(v, " \t")
 	if IsToken(v) {
 		return true
 	}
-	if !strings.ContainsAny(v, "%+") {
+	// Decoding only shortens a value: one shorter than any token's
+	// user id and secret cannot become one.
+	if len(v) < UserIDLen+SecretLen || !strings.ContainsAny(v, "%+") {
 		return false
 	}
 	d, err := url.QueryUnescape(v)
