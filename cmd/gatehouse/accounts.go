@@ -321,7 +321,7 @@ func accountError(err error) error {
 	case errors.Is(err, auth.ErrInvalidEmail):
 		return errors.New("the email address is not valid")
 	case errors.Is(err, auth.ErrWeakPassword):
-		return errors.New("the password is too short or longer than 72 bytes")
+		return errors.New("the password is too short, longer than 72 bytes, or not valid UTF-8 text")
 	case errors.Is(err, auth.ErrUserNotFound):
 		return errors.New("no account has this email")
 	case errors.Is(err, auth.ErrStoreUnavailable):

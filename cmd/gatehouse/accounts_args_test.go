@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -53,6 +55,31 @@ func TestAccountArgsGroups(t *testing.T) {
 			}
 			if !slices.Equal(a.add, tc.add) || !slices.Equal(a.remove, tc.remove) || a.json != tc.json {
 				t.Errorf("add %q remove %q json %v, want %q %q %v", a.add, a.remove, a.json, tc.add, tc.remove, tc.json)
+			}
+		})
+	}
+}
+
+// TestAccountPasswordRefused: a password the rules refuse is exit 1 with
+// a message that covers why, before the store is asked (the Redis named
+// does not listen).
+func TestAccountPasswordRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(file, []byte("redis: {url: redis://127.0.0.1:1}\nupstreams:\n  app: builtin:echo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const want = "the password is too short, longer than 72 bytes, or not valid UTF-8 text"
+	tests := []struct{ name, cmd, stdin string }{
+		{"short", "add", "short\n"},
+		{"too long", "set-password", strings.Repeat("a", 73) + "\n"},
+		{"invalid UTF-8", "set-password", "abc\xff\xfeabcdefg\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			err := run(t.Context(), []string{"users", tc.cmd, "-config", file, "ann@example.org"}, noEnv, strings.NewReader(tc.stdin), &out, &errOut)
+			if exitCode(err) != 1 || err.Error() != want {
+				t.Errorf("users %s = %v (exit %d), want exit 1 with %q", tc.cmd, err, exitCode(err), want)
 			}
 		})
 	}
