@@ -67,6 +67,13 @@ func TestValidatePart2Problems(t *testing.T) {
 			`4: auth.groups.intl[3]: "*@bü cher.example": "bü cher.example" is not a domain`}},
 		{"auth.groups not a list", up + "auth:\n  groups:\n    admins: ann@example.com\n", []string{`4: auth.groups.admins: must be a list, not "ann@example.com"`}},
 		{"groups_header collides", up + "identity:\n  groups_header: X_User_Id\n", []string{`3: identity.groups_header: must differ from identity.user_id_header`}},
+		{"groups_header on a default user name", up + "identity:\n  user_id_header: X-Uid\n  groups_header: X-User-Id\n", []string{
+			`4: identity.groups_header: "X-User-Id" is an identity header that upstreams read as the user or email; choose another name`}},
+		{"groups_header Remote-User", up + "identity:\n  groups_header: remote_user\n", []string{
+			`3: identity.groups_header: "remote_user" is an identity header that upstreams read as the user or email; choose another name`}},
+		{"assertion header X-Forwarded-Email", up + "identity:\n  assertion:\n    header: X-Forwarded-Email\n", []string{
+			`4: identity.assertion.header: "X-Forwarded-Email" is an identity header that upstreams read as the user or email; choose another name`}},
+		{"Authelia's names", up + "identity:\n  user_id_header: Remote-User\n  email_header: Remote-Email\n  groups_header: Remote-Groups\n", nil},
 		{"assertion header collides", up + "identity:\n  assertion:\n    header: x-user-groups\n", []string{`4: identity.assertion.header: must differ from identity.groups_header`}},
 		{"assertion ttl", up + "identity:\n  assertion:\n    header: X-Assertion\n    ttl: 5s\n", []string{`5: identity.assertion.ttl: must be between 10s and 10m0s`}},
 		{"totp key size", up + "auth:\n  totp:\n    encryption_key_file: " + short + "\n", []string{

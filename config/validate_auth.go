@@ -153,13 +153,31 @@ func (c *Config) validateIdentity(v *collector) {
 			v.add(h.key, "%s", msg)
 			continue
 		}
+		collides := false
 		for _, o := range headers[:i] {
 			if o.name != "" && checkIdentityHeader(o.name) == "" && foldHeaderName(o.name) == foldHeaderName(h.name) {
 				v.add(h.key, "must differ from %s", o.key)
+				collides = true
 				break
 			}
 		}
+		// The groups and the assertion are not who the user is: under a
+		// name that upstreams read as the user or email (a default, or
+		// what oauth2-proxy, Authelia or Grafana send), an app would take
+		// "admins" or a JWT for the user.
+		if !collides && i >= 2 && userHeaders[foldHeaderName(h.name)] {
+			v.add(h.key, "%q is an identity header that upstreams read as the user or email; choose another name", h.name)
+		}
 	}
+}
+
+// userHeaders are the folded names of the user and email identity headers
+// the proxy always strips from clients besides the configured ones.
+var userHeaders = map[string]bool{
+	"xuserid": true, "xuseremail": true, "remoteuser": true, "xremoteuser": true,
+	"xforwardeduser": true, "xforwardedemail": true, "xforwardedpreferredusername": true,
+	"xauthrequestuser": true, "xauthrequestemail": true, "xauthrequestpreferredusername": true,
+	"remoteemail": true, "remotename": true, "xwebauthuser": true, "xwebauthemail": true,
 }
 
 // jwksPath is the path of the published key set (assertion.JWKSPath in
