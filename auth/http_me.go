@@ -176,6 +176,14 @@ func (h *handlers) meAPI(mePath string) http.Handler {
 			h.writeError(w, r, errNotFoundPath, bodyJSON, nil)
 			return
 		}
+		// An API token is refused on every request under tokens and
+		// password, whatever the method: 403 (or 401 for a dead token),
+		// never a 405 that suggests another method would do.
+		if (name == "tokens" || name == "password") && credential.Read(r.Header, h.cookie.Name).Kind == credential.APIToken {
+			if _, ok := h.sessionOnly(w, r); !ok {
+				return
+			}
+		}
 		w.Header().Set("Allow", allow)
 		apierror.Write(w, apierror.MethodNotAllowed)
 	})

@@ -69,6 +69,12 @@ func TestSelfServiceErrors(t *testing.T) {
 			{"token mints a token", "POST", "/me/tokens", annTok.Token, nil, tokenJSON("x", "1h"), apierror.Forbidden},
 			{"token revokes a token", "DELETE", "/me/tokens/" + annTok.ID, annTok.Token, nil, "", apierror.Forbidden},
 			{"token changes the password", "POST", "/me/password", annTok.Token, nil, pwJSON("ann password 1", "another password"), apierror.Forbidden},
+			// Every request: a method that is not allowed is refused as a
+			// token's too, so the answer never hints that it could work.
+			{"token GETs the password", "GET", "/me/password", annTok.Token, nil, "", apierror.Forbidden},
+			{"token PUTs tokens", "PUT", "/me/tokens", annTok.Token, nil, "", apierror.Forbidden},
+			{"token GETs one token", "GET", "/me/tokens/" + annTok.ID, annTok.Token, nil, "", apierror.Forbidden},
+			{"revoked-looking token on tokens", "PUT", "/me/tokens", "ght1." + madeUp + ".9999999999." + strings.Repeat("A", 43), nil, "", apierror.Unauthenticated},
 
 			{"empty token name", "POST", "/me/tokens", ann, nil, tokenJSON("", "1h"), apierror.InvalidRequest},
 			{"blank token name", "POST", "/me/tokens", ann, nil, tokenJSON("   ", "1h"), apierror.InvalidRequest},

@@ -206,7 +206,7 @@ func TestExampleConfig(t *testing.T) {
 		"0 - prefix /assets/ methods=* policy=public upstream=demo",
 		"1 - prefix /public/ methods=* policy=public upstream=demo",
 		"2 admin-writes prefix /admin methods=POST,DELETE policy=deny upstream=-",
-		"3 admin prefix /admin/ methods=* policy=authenticated upstream=demo groups=admins",
+		"3 admin prefix /admin methods=* policy=authenticated upstream=demo groups=admins",
 		"4 - prefix / methods=* policy=authenticated upstream=demo",
 	}
 	for _, r := range wantRoutes {

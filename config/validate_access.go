@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // groupName is what a group may be called: short, lower-case, and safe in
@@ -67,10 +70,26 @@ func checkGroupMember(m string) string {
 		return fmt.Sprintf("%q is not an email address or *@domain", m)
 	case strings.Contains(local, "*") && local != "*":
 		return fmt.Sprintf("%q: only a whole local part may be *, as in *@example.com", m)
-	case domain != "localhost" && !isDomain(strings.ToLower(domain)):
+	case domain != "localhost" && !isDomain(asciiDomain(domain)):
 		return fmt.Sprintf("%q: %q is not a domain", m, domain)
 	}
 	return ""
+}
+
+// asciiDomain returns domain lower-cased and, when it is not ASCII, in
+// its IDNA A-label form, as account emails store it ("bücher.example"
+// is "xn--bcher-kva.example"), or "" when it has none.
+func asciiDomain(domain string) string {
+	for i := 0; i < len(domain); i++ {
+		if domain[i] >= utf8.RuneSelf {
+			a, err := idna.Lookup.ToASCII(domain)
+			if err != nil {
+				return ""
+			}
+			return a
+		}
+	}
+	return strings.ToLower(domain)
 }
 
 // sortedKeys returns m's keys in order, for a stable order of problems.

@@ -61,8 +61,19 @@ func TestValidatePart2Problems(t *testing.T) {
 			`4: auth.groups.admins[2]: "bob" is not an email address or *@domain`,
 			`4: auth.groups.admins[3]: "a*@x.com": only a whole local part may be *, as in *@example.com`,
 			`5: auth.groups.Bad: "Bad" is not a group name (lower-case letters, digits, '.', '_', '-'; at most 64)`}},
+		// Accounts store a domain in its A-label form, so a member may be
+		// written in either.
+		{"auth.groups unicode domains", up + "auth:\n  groups:\n    intl: [\"*@Bücher.example\", ann@bücher.example, \"*@xn--bcher-kva.example\", \"*@bü cher.example\"]\n", []string{
+			`4: auth.groups.intl[3]: "*@bü cher.example": "bü cher.example" is not a domain`}},
 		{"auth.groups not a list", up + "auth:\n  groups:\n    admins: ann@example.com\n", []string{`4: auth.groups.admins: must be a list, not "ann@example.com"`}},
 		{"groups_header collides", up + "identity:\n  groups_header: X_User_Id\n", []string{`3: identity.groups_header: must differ from identity.user_id_header`}},
+		{"groups_header on a default user name", up + "identity:\n  user_id_header: X-Uid\n  groups_header: X-User-Id\n", []string{
+			`4: identity.groups_header: "X-User-Id" is an identity header that upstreams read as the user or email; choose another name`}},
+		{"groups_header Remote-User", up + "identity:\n  groups_header: remote_user\n", []string{
+			`3: identity.groups_header: "remote_user" is an identity header that upstreams read as the user or email; choose another name`}},
+		{"assertion header X-Forwarded-Email", up + "identity:\n  assertion:\n    header: X-Forwarded-Email\n", []string{
+			`4: identity.assertion.header: "X-Forwarded-Email" is an identity header that upstreams read as the user or email; choose another name`}},
+		{"Authelia's names", up + "identity:\n  user_id_header: Remote-User\n  email_header: Remote-Email\n  groups_header: Remote-Groups\n", nil},
 		{"assertion header collides", up + "identity:\n  assertion:\n    header: x-user-groups\n", []string{`4: identity.assertion.header: must differ from identity.groups_header`}},
 		{"assertion ttl", up + "identity:\n  assertion:\n    header: X-Assertion\n    ttl: 5s\n", []string{`5: identity.assertion.ttl: must be between 10s and 10m0s`}},
 		{"totp key size", up + "auth:\n  totp:\n    encryption_key_file: " + short + "\n", []string{
@@ -74,6 +85,7 @@ func TestValidatePart2Problems(t *testing.T) {
 			`5: auth.webauthn.origins[2]: "nope" is not an origin such as https://app.example.com`}},
 		{"tokens max_ttl", up + "auth:\n  tokens:\n    max_ttl: 0\n", []string{`4: auth.tokens.max_ttl: must be at least 1s`}},
 		{"account_path", up + "auth:\n  account_path: /me\n", []string{`3: auth.account_path: same as auth.me_path`}},
+		{"account_path on the key set", up + "auth:\n  account_path: /.well-known/jwks.json\n", []string{`3: auth.account_path: /.well-known/jwks.json is where the assertion's public keys are published`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,6 +24,12 @@ func (c *Config) validateAuth(v *collector) {
 			v.add(p.key, "%s", msg)
 			continue
 		}
+		// The key set is answered before the gateway's other paths: a
+		// page there would never be reached.
+		if p.path == jwksPath {
+			v.add(p.key, "%s is where the assertion's public keys are published", jwksPath)
+			continue
+		}
 		dup := false
 		for _, q := range paths[:i] {
 			if q.path == p.path {
@@ -147,14 +153,36 @@ func (c *Config) validateIdentity(v *collector) {
 			v.add(h.key, "%s", msg)
 			continue
 		}
+		collides := false
 		for _, o := range headers[:i] {
 			if o.name != "" && checkIdentityHeader(o.name) == "" && foldHeaderName(o.name) == foldHeaderName(h.name) {
 				v.add(h.key, "must differ from %s", o.key)
+				collides = true
 				break
 			}
 		}
+		// The groups and the assertion are not who the user is: under a
+		// name that upstreams read as the user or email (a default, or
+		// what oauth2-proxy, Authelia or Grafana send), an app would take
+		// "admins" or a JWT for the user.
+		if !collides && i >= 2 && userHeaders[foldHeaderName(h.name)] {
+			v.add(h.key, "%q is an identity header that upstreams read as the user or email; choose another name", h.name)
+		}
 	}
 }
+
+// userHeaders are the folded names of the user and email identity headers
+// the proxy always strips from clients besides the configured ones.
+var userHeaders = map[string]bool{
+	"xuserid": true, "xuseremail": true, "remoteuser": true, "xremoteuser": true,
+	"xforwardeduser": true, "xforwardedemail": true, "xforwardedpreferredusername": true,
+	"xauthrequestuser": true, "xauthrequestemail": true, "xauthrequestpreferredusername": true,
+	"remoteemail": true, "remotename": true, "xwebauthuser": true, "xwebauthemail": true,
+}
+
+// jwksPath is the path of the published key set (assertion.JWKSPath in
+// package proxy/assertion, which config may not import).
+const jwksPath = "/.well-known/jwks.json"
 
 // MaxFoldedHeaderName is the longest identity header name, counted
 // without '-', '_' and '.': the proxy compares every client header with
@@ -177,8 +205,24 @@ func checkIdentityHeader(name string) string {
 	case len(f) == 0:
 		// It would fold to nothing, so no client copy could be recognised.
 		return fmt.Sprintf(`%q needs a character other than "-", "_" and "."`, name)
+	case reservedHeaders[string(f)]:
+		// The proxy strips a client's copies of an identity header and
+		// sets its own: as Cookie it would drop the app's cookies, as Host
+		// or Content-Length it would break the request itself.
+		return fmt.Sprintf("%q is a header that HTTP or the gateway itself needs; choose another name", name)
 	}
 	return ""
+}
+
+// reservedHeaders are the folded names no identity header may take: the
+// request's framing, routing and credentials, and the forwarding headers
+// the gateway writes.
+var reservedHeaders = map[string]bool{
+	"host": true, "cookie": true, "authorization": true, "proxyauthorization": true,
+	"contentlength": true, "contenttype": true, "transferencoding": true, "connection": true,
+	"keepalive": true, "te": true, "trailer": true, "upgrade": true, "proxyconnection": true,
+	"forwarded": true, "xforwardedfor": true, "xforwardedhost": true, "xforwardedproto": true,
+	"xrealip": true,
 }
 
 // AppendFoldedHeaderName appends name lower-cased and without '-', '_'

@@ -101,6 +101,10 @@ func TestValidateProblems(t *testing.T) {
 		{"user_id_header empty", up + "identity:\n  user_id_header: \"\"\n", []string{`3: identity.user_id_header: required`}},
 		{"user_id_header bad", up + "identity:\n  user_id_header: \"X User\"\n", []string{`3: identity.user_id_header: "X User" is not a valid header name`}},
 		{"email_header bad", up + "identity:\n  email_header: \"X:Mail\"\n", []string{`3: identity.email_header: "X:Mail" is not a valid header name`}},
+		{"groups_header Cookie", up + "identity:\n  groups_header: Cookie\n", []string{`3: identity.groups_header: "Cookie" is a header that HTTP or the gateway itself needs; choose another name`}},
+		{"email_header Host", up + "identity:\n  email_header: host\n", []string{`3: identity.email_header: "host" is a header that HTTP or the gateway itself needs; choose another name`}},
+		{"assertion header Authorization", up + "identity:\n  assertion:\n    header: Authorization\n", []string{`4: identity.assertion.header: "Authorization" is a header that HTTP or the gateway itself needs; choose another name`}},
+		{"user_id_header X_Forwarded_For", up + "identity:\n  user_id_header: X_Forwarded_For\n", []string{`3: identity.user_id_header: "X_Forwarded_For" is a header that HTTP or the gateway itself needs; choose another name`}},
 		{"email_header same", up + "identity:\n  email_header: x-user-id\n", []string{`3: identity.email_header: must differ from identity.user_id_header`}},
 		{"trusted_origins", up + "csrf:\n  trusted_origins:\n    - https://app.example.com:8443\n    - https://a.example.com/\n    - a.example.com\n    - https://a.example.com?x\n", []string{
 			`5: csrf.trusted_origins[1]: "https://a.example.com/" is not an origin such as https://app.example.com`,

@@ -17,9 +17,11 @@ const otherMethods = ""
 // without it is decided by a weaker rule or default_policy: "/admin/" deny
 // does not cover "/admin", which many frameworks serve as the same page, so
 // a "/" public rule would serve it to anyone. Deny is stronger than
-// authenticated, which is stronger than public. It also warns about an
-// identity assertion signed with an ephemeral key where several replicas
-// are likely (assertionWarnings). It only reads c.
+// authenticated, which is stronger than public; an authenticated rule with
+// groups or mfa is stronger than one without (see weaker). It also warns
+// about an identity assertion signed with an ephemeral key where several
+// replicas are likely (assertionWarnings), and about second factors
+// (secondFactorWarnings). It only reads c.
 func (c *Config) Warnings() []string {
 	methods := c.namedMethods()
 	var out []string
@@ -39,7 +41,7 @@ func (c *Config) Warnings() []string {
 			}
 			applies++
 			j := c.decide(m, bare)
-			if strength(c.policyOf(j)) >= strength(r.Policy) {
+			if !c.weaker(j, i) {
 				continue
 			}
 			weakerFor = append(weakerFor, m)
@@ -64,7 +66,7 @@ func (c *Config) Warnings() []string {
 		}
 		field := fmt.Sprintf("routes[%d].path", i)
 		msg := fmt.Sprintf("%s: %q (%s) does not cover %q, which %s decides%s (%s); %s",
-			field, r.Path, r.Policy, bare, who, forMethods, c.policyOf(by), hint)
+			field, r.Path, c.describe(i), bare, who, forMethods, c.describe(by), hint)
 		if c.File != "" {
 			if l := lineOf(c.lines, field); l > 0 {
 				msg = fmt.Sprintf("%s:%d: %s", c.File, l, msg)
@@ -100,6 +102,58 @@ func (c *Config) located(field, msg string) string {
 		}
 	}
 	return msg
+}
+
+// weaker reports whether rule j (-1: default_policy) lets through a
+// request that rule i refuses: a weaker policy, or, both authenticated,
+// j lacks i's mfa or admits a user outside i's groups.
+func (c *Config) weaker(j, i int) bool {
+	ri := c.Routes[i]
+	if sj, si := strength(c.policyOf(j)), strength(ri.Policy); sj != si {
+		return sj < si
+	}
+	if ri.Policy != Authenticated {
+		return false
+	}
+	var rj Route // default_policy: no groups, no mfa
+	if j >= 0 {
+		rj = c.Routes[j]
+	}
+	if ri.MFA == MFARequired && rj.MFA != MFARequired {
+		return true
+	}
+	if len(ri.Groups) == 0 {
+		return false
+	}
+	if len(rj.Groups) == 0 {
+		return true
+	}
+	for _, g := range rj.Groups {
+		if !slices.Contains(ri.Groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// describe names rule i's (-1: default_policy's) decision for a warning:
+// its policy, and an authenticated rule's groups and mfa.
+func (c *Config) describe(i int) string {
+	if i < 0 {
+		return string(c.DefaultPolicy)
+	}
+	r := c.Routes[i]
+	d := string(r.Policy)
+	if r.Policy != Authenticated {
+		return d
+	}
+	if len(r.Groups) > 0 {
+		d += ", groups " + strings.Join(r.Groups, ",")
+	}
+	if r.MFA == MFARequired {
+		d += ", mfa required"
+	}
+	return d
 }
 
 // strength orders policies: public 0, authenticated 1, deny 2.

@@ -33,7 +33,20 @@ func TestWarningsTrailingSlash(t *testing.T) {
 		}, Deny, []string{`which routes[1] decides for GET, HEAD (public)`}},
 		{"method-limited rule", []rt{{Path: "/admin/", Methods: []string{"POST"}, Policy: Deny}, {Path: "/", Policy: Public}}, Deny,
 			[]string{`"/admin/" (deny) does not cover "/admin", which routes[1] decides (public)`}},
+		// Groups and mfa make an authenticated rule stronger: "/admin/"
+		// for admins leaves "/admin" to every signed-in user.
+		{"groups over authenticated root", []rt{{Path: "/admin/", Policy: Authenticated, Groups: []string{"admins"}}, {Path: "/", Policy: Authenticated}}, Deny,
+			[]string{`routes[0].path: "/admin/" (authenticated, groups admins) does not cover "/admin", which routes[1] decides (authenticated)`}},
+		{"mfa over authenticated default", []rt{{Path: "/secure/", Policy: Authenticated, MFA: MFARequired}}, Authenticated,
+			[]string{`"/secure/" (authenticated, mfa required) does not cover "/secure", which default_policy decides (authenticated)`}},
+		{"groups over other groups", []rt{{Path: "/admin/", Policy: Authenticated, Groups: []string{"admins"}}, {Path: "/", Policy: Authenticated, Groups: []string{"admins", "staff"}}}, Deny,
+			[]string{`which routes[1] decides (authenticated, groups admins,staff)`}},
+		{"mfa over groups without mfa", []rt{{Path: "/a/", Policy: Authenticated, Groups: []string{"x"}, MFA: MFARequired}, {Path: "/", Policy: Authenticated, Groups: []string{"x"}}}, Deny,
+			[]string{`which routes[1] decides (authenticated, groups x)`}},
 
+		{"groups within the same groups", []rt{{Path: "/admin/", Policy: Authenticated, Groups: []string{"admins", "ops"}}, {Path: "/", Policy: Authenticated, Groups: []string{"ops"}}}, Deny, nil},
+		{"groups and mfa both kept", []rt{{Path: "/a/", Policy: Authenticated, Groups: []string{"x"}, MFA: MFARequired}, {Path: "/", Policy: Authenticated, Groups: []string{"x"}, MFA: MFARequired}}, Deny, nil},
+		{"plain authenticated over groups", []rt{{Path: "/app/", Policy: Authenticated}, {Path: "/", Policy: Authenticated, Groups: []string{"x"}}}, Deny, nil},
 		{"bare path covered above", []rt{{Path: "/admin", Match: MatchExact, Policy: Deny}, {Path: "/admin/", Policy: Deny}, {Path: "/", Policy: Public}}, Deny, nil},
 		{"bare path covered below", []rt{{Path: "/admin/", Policy: Deny}, {Path: "/admin", Policy: Deny}, {Path: "/", Policy: Public}}, Deny, nil},
 		{"same strength", []rt{{Path: "/app/", Policy: Authenticated}, {Path: "/", Policy: Authenticated}}, Deny, nil},

@@ -131,3 +131,42 @@ func TestStoreErrorLogLimited(t *testing.T) {
 		t.Errorf("after a second: lines %q, want a second one with suppressed 100", got)
 	}
 }
+
+// TestLenientCookieTokens: a cookie value that a lenient application
+// parser (blanks trimmed, escapes decoded) would read as a live gateway
+// token never reaches the upstream, neither through the proxy nor in
+// forward-auth's Cookie answer header.
+func TestLenientCookieTokens(t *testing.T) {
+	tg := newTestGateway(t, nil)
+	tests := []struct{ name, cookie string }{
+		{"blank before", "a= " + tokAlice},
+		{"tab before", "a=\t" + tokAlice},
+		{"quoted with blanks", `a=" ` + tokAlice + `"`},
+		{"percent-encoded dots", "a=" + strings.ReplaceAll(tokAlice, ".", "%2E")},
+		{"plus before", "a=+" + tokAlice},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tg.up.reset()
+			req := tg.newRequest(t, "GET", "/public/x")
+			req.Header.Set("Cookie", tc.cookie+"; keep=1")
+			if res, body := tg.do(t, req); res.StatusCode != 200 {
+				t.Fatalf("proxy: status = %d, want 200 (%s)", res.StatusCode, body)
+			}
+			got, _ := tg.up.last()
+			if c := got.Header["Cookie"]; !slices.Equal(c, []string{"keep=1"}) {
+				t.Errorf("proxy: Cookie upstream = %q, want [keep=1]", c)
+			}
+
+			req = tg.newRequest(t, "GET", "/_gatehouse/verify/app")
+			req.Header.Set("Cookie", "gatehouse_session="+tokAlice+"; "+tc.cookie+"; keep=1")
+			res, body := tg.do(t, req)
+			if res.StatusCode != 200 {
+				t.Fatalf("forward-auth: status = %d, want 200 (%s)", res.StatusCode, body)
+			}
+			if c := res.Header["Cookie"]; !slices.Equal(c, []string{"keep=1"}) {
+				t.Errorf("forward-auth: Cookie answer = %q, want [keep=1]", c)
+			}
+		})
+	}
+}

@@ -280,6 +280,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	}
 	if ep := g.endpoint(clean); ep != nil {
 		st.route = &ep.rt
+		// The handler reads the path it was matched on: with "//"
+		// merged, "/me//tokens" is /me/tokens there too.
+		if r.URL.Path != clean {
+			r.URL.Path, r.URL.RawPath = clean, ""
+		}
 		ep.h.ServeHTTP(w, r)
 		return
 	}

@@ -38,7 +38,10 @@ const (
 // as X-User-Id (oauth2-proxy CVE-2025-64484).
 var (
 	identityHeaders = []string{
-		"X-User-Id", "X-User-Email", "Remote-User", "X-Remote-User",
+		// The defaults of identity.*_header stay identity headers when
+		// the file renames or turns one off: an upstream written for
+		// the default still reads X-User-Groups.
+		"X-User-Id", "X-User-Email", "X-User-Groups", "Remote-User", "X-Remote-User",
 		"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username",
 		"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Preferred-Username",
 		// What an upstream moved from behind oauth2-proxy (groups, access

@@ -28,6 +28,7 @@ func TestIdentityHeaderSpoofing(t *testing.T) {
 	})
 	spoofed := []string{
 		"X-User-Id", "x-user-id", "X_User_Id", "X.User.Id", "x_user.id", "X-USER-ID", "X-User-Email", "X_User_Email",
+		"X-User-Groups", "x.user.groups",
 		"X-Auth-Uid", "x_auth_uid", "X-Auth-Mail", "X.Auth.Mail",
 		"Remote-User", "Remote_User", "X-Remote-User", "X-Forwarded-User", "X_Forwarded_Email", "X-Auth-Request-User", "X-Auth-Request-Email",
 		"X-Original-URL", "X_Original_URL", "X-Rewrite-URL", "X-Forwarded-Prefix", "X-HTTP-Method-Override", "X_HTTP_Method_Override",

@@ -309,3 +309,27 @@ func TestOneAuthenticateCall(t *testing.T) {
 		t.Errorf("Authenticate called %d times, want 1", n)
 	}
 }
+
+// TestOwnEndpointsSeeCleanPath: an endpoint subtree is handed the path it
+// was matched on, repeated slashes merged, so "/me//tokens" is
+// "/me/tokens" to the handler as to the matcher (it was a 404 there).
+func TestOwnEndpointsSeeCleanPath(t *testing.T) {
+	var got string
+	tg := newTestGateway(t, nil, func(o *Options) {
+		o.Endpoints = map[string]http.Handler{"/me/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got = r.URL.Path
+			w.WriteHeader(204)
+		})}
+	})
+	for _, tc := range []struct{ path, want string }{
+		{"/me//tokens", "/me/tokens"},
+		{"//me/sessions//abc", "/me/sessions/abc"},
+		{"/me/tokens", "/me/tokens"},
+	} {
+		got = ""
+		res, _ := tg.do(t, tg.newRequest(t, "DELETE", tc.path))
+		if res.StatusCode != 204 || got != tc.want {
+			t.Errorf("%s: status %d, handler saw %q, want 204 and %q", tc.path, res.StatusCode, got, tc.want)
+		}
+	}
+}

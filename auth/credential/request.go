@@ -2,6 +2,7 @@ package credential
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -197,7 +198,7 @@ func KeptCookies(lines []string, cookieName string) string {
 				continue
 			}
 			name, v, _ := NextCookie(part)
-			if name == cookieName || IsToken(v) {
+			if name == cookieName || tokenShaped(v) {
 				continue
 			}
 			if b.Len() > 0 {
@@ -213,9 +214,29 @@ func hasGatewayCookie(line, cookieName string) bool {
 	for line != "" {
 		var name, v string
 		name, v, line = NextCookie(line)
-		if name == cookieName || IsToken(v) {
+		if name == cookieName || tokenShaped(v) {
 			return true
 		}
 	}
 	return false
+}
+
+// tokenShaped reports whether a cookie value holds a gateway token as a
+// lenient application would read it: blanks around it trimmed (Node's
+// cookie package, Python's SimpleCookie) and escapes decoded (PHP,
+// Express and Rack decode %XX, PHP also "+"), so that "a= TOKEN" or
+// "a=gh1%2E..." cannot carry a live token past the strip. It allocates
+// only for a value as long as a token that holds '%' or '+'.
+func tokenShaped(v string) bool {
+	v = strings.Trim(v, " \t")
+	if IsToken(v) {
+		return true
+	}
+	// Decoding only shortens a value: one shorter than any token's
+	// user id and secret cannot become one.
+	if len(v) < UserIDLen+SecretLen || !strings.ContainsAny(v, "%+") {
+		return false
+	}
+	d, err := url.QueryUnescape(v)
+	return err == nil && IsToken(strings.Trim(d, " \t"))
 }

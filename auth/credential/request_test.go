@@ -92,6 +92,14 @@ func TestStripTokens(t *testing.T) {
 		{"API token in any cookie", http.Header{"Cookie": {"x=" + apiTok}}, nil, nil},
 		{"garbage session cookie", http.Header{"Cookie": {"gatehouse_session=junk", "k=v"}}, []string{"k=v"}, nil},
 		{"untouched", http.Header{"Cookie": {"a=1; b=2"}}, []string{"a=1; b=2"}, nil},
+		// What a lenient parser upstream (Node, Python, PHP, Rack) would
+		// still read as the token.
+		{"token after a blank", http.Header{"Cookie": {"a= " + tokA + "; k=v"}}, []string{"k=v"}, nil},
+		{"token after a tab", http.Header{"Cookie": {"a=\t" + tokA, "k=v"}}, []string{"k=v"}, nil},
+		{"quoted token with blanks", http.Header{"Cookie": {`a=" ` + apiTok + ` "; k=v`}}, []string{"k=v"}, nil},
+		{"percent-encoded token", http.Header{"Cookie": {"a=" + strings.ReplaceAll(tokA, ".", "%2E") + "; k=v"}}, []string{"k=v"}, nil},
+		{"plus before a token", http.Header{"Cookie": {"a=+" + apiTok + "; k=v"}}, []string{"k=v"}, nil},
+		{"percent, not a token", http.Header{"Cookie": {"a=50%25; b=x+y"}}, []string{"a=50%25; b=x+y"}, nil},
 		{"bearers", http.Header{"Authorization": {"Bearer " + apiTok, "Bearer foreign", "Basic x"}}, nil, []string{"Bearer foreign", "Basic x"}},
 	}
 	for _, tc := range tests {

@@ -51,8 +51,8 @@ type accountArgs struct {
 }
 
 // parseAccountArgs reads -config FILE, -json and -ttl D (before or after
-// the positional arguments, as -flag value or -flag=value); for `users
-// groups`, +NAME adds and -NAME removes a group.
+// the positional arguments, as -flag value or -flag=value, up to a "--");
+// for `users groups`, +NAME adds and -NAME removes a group.
 func (e env) parseAccountArgs(sub string, args []string) (accountArgs, error) {
 	want, ok := accountCommands[sub]
 	if !ok {
@@ -62,10 +62,21 @@ func (e env) parseAccountArgs(sub string, args []string) (accountArgs, error) {
 	if v, ok := e.lookup("GATEHOUSE_CONFIG"); ok && v != "" {
 		a.config = v
 	}
+	endOfFlags := false
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
-		if !strings.HasPrefix(arg, "-") {
+		if arg == "--" && !endOfFlags {
+			// After "--" nothing is a flag: "users groups EMAIL -- -json"
+			// removes a group called json.
+			endOfFlags = true
+			continue
+		}
+		if endOfFlags && sub == "users groups" && strings.HasPrefix(arg, "-") {
+			a.remove = append(a.remove, arg[1:])
+			continue
+		}
+		if !strings.HasPrefix(arg, "-") || endOfFlags {
 			if sub == "users groups" && strings.HasPrefix(arg, "+") {
 				a.add = append(a.add, arg[1:])
 				continue
@@ -109,6 +120,9 @@ func (e env) parseAccountArgs(sub string, args []string) (accountArgs, error) {
 		default:
 			return a, usageError{fmt.Sprintf("%s: unknown flag %s\n%s", sub, arg, usage)}
 		}
+	}
+	if sub == "users groups" && len(a.pos) > len(want) {
+		return a, usageError{fmt.Sprintf("%s: %q: a change is +GROUP (add) or -GROUP (remove)\n%s", sub, a.pos[len(want)], usage)}
 	}
 	if len(a.pos) != len(want) {
 		return a, usageError{fmt.Sprintf("%s needs %s\n%s", sub, strings.Join(append([]string{""}, want...), " ")[1:], usage)}
@@ -307,7 +321,7 @@ func accountError(err error) error {
 	case errors.Is(err, auth.ErrInvalidEmail):
 		return errors.New("the email address is not valid")
 	case errors.Is(err, auth.ErrWeakPassword):
-		return errors.New("the password is too short or longer than 72 bytes")
+		return errors.New("the password is too short, longer than 72 bytes, or not valid UTF-8 text")
 	case errors.Is(err, auth.ErrUserNotFound):
 		return errors.New("no account has this email")
 	case errors.Is(err, auth.ErrStoreUnavailable):
