@@ -347,6 +347,17 @@ func (s *Service) LoginWith(ctx context.Context, req LoginRequest) (u User, tok 
 		return User{}, "", ErrInvalidCredentials
 	}
 
+	// A disabled account answers exactly as a wrong password, after the same
+	// bcrypt work: before the second factor is asked for (mfa_required
+	// would tell the password was right) and before the sessions the
+	// request carried are ended (a wrong password ends none).
+	if a, err := s.store.getAccount(ctx, rec.ID); err != nil {
+		return User{}, "", err
+	} else if a.Disabled {
+		keep = true
+		return User{}, "", ErrInvalidCredentials
+	}
+
 	mfa, err := s.checkSecondFactor(ctx, rec, req.Code)
 	if errors.Is(err, ErrInvalidCredentials) {
 		keep = true
