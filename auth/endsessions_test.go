@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,21 +14,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/auth/redistest"
 	"github.com/gatehouse-dev/gatehouse/config"
 )
-
-// commandCalls reads INFO commandstats into command -> calls.
-func commandCalls(t *testing.T, info string) map[string]int {
-	t.Helper()
-	calls := map[string]int{}
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		v, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
-		calls[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.Atoi(v)
-	}
-	return calls
-}
 
 // TestLoginWithManyCookiesBounded: a login that brings 550 token-shaped
 // session cookies (each naming another user id) costs a bounded number of
@@ -92,7 +76,7 @@ func TestLoginWithManyCookiesBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return commandCalls(t, info)
+		return redistest.ParseCommandStats(info)
 	}
 	quiet := measure("")
 	many := measure(strings.Join(cookies, "; "))

@@ -362,15 +362,7 @@ func TestAuthenticateOneCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := map[string]int{}
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		v, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
-		calls[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.Atoi(v)
-	}
+	calls := redistest.ParseCommandStats(info)
 	if calls["getex"] != n {
 		t.Errorf("getex calls = %d, want %d (commandstats %v)", calls["getex"], n, calls)
 	}

@@ -415,3 +415,29 @@ func redisURL(addr, password string) string {
 
 // quote makes s one argument in a redis.conf line.
 func quote(s string) string { return strconv.Quote(s) }
+
+// CommandCalls returns INFO commandstats of the server as command -> calls
+// ("getex", "config|resetstat"): what the one-command budget of the hot
+// path is measured with. Reset the counts first with CONFIG RESETSTAT.
+func CommandCalls(tb testing.TB, c *redis.Client) map[string]int {
+	tb.Helper()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		tb.Fatalf("redistest: INFO commandstats: %v", err)
+	}
+	return ParseCommandStats(info)
+}
+
+// ParseCommandStats reads INFO commandstats text into command -> calls.
+func ParseCommandStats(info string) map[string]int {
+	calls := map[string]int{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		v, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		calls[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.Atoi(v)
+	}
+	return calls
+}

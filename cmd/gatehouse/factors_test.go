@@ -121,7 +121,7 @@ func TestSecondFactorOnRealRedis(t *testing.T) {
 			t.Fatalf("after the factor: %d %s", st, body)
 		}
 	}
-	calls := commandCalls(t, r)
+	calls := redistest.CommandCalls(t, r.Client(t))
 	total := 0
 	for cmd, k := range calls {
 		switch cmd {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,25 +38,6 @@ auth:
 session:
   cookie_secure: false
 `, r.URL, r.KeyPrefix)
-}
-
-// commandCalls returns INFO commandstats' calls per command.
-func commandCalls(t *testing.T, r *redistest.Instance) map[string]int {
-	t.Helper()
-	info, err := r.Client(t).Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls := map[string]int{}
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		v, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
-		calls[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.Atoi(v)
-	}
-	return calls
 }
 
 // TestGroupsAndAccountCommandsAcrossReplicas: groups, disable, set-password
@@ -116,7 +96,7 @@ func TestGroupsAndAccountCommandsAcrossReplicas(t *testing.T) {
 			t.Fatal("admin request failed")
 		}
 	}
-	calls := commandCalls(t, r)
+	calls := redistest.CommandCalls(t, r.Client(t))
 	if calls["getex"] < n {
 		t.Errorf("getex = %d, want at least %d", calls["getex"], n)
 	}
