@@ -238,7 +238,14 @@ func checkFrontProxy(t *testing.T, kind, base string, g *testGateway, app *recor
 		{"GET", "/me/sessions"},
 	} {
 		before := gatewaySaw(g, p.method, p.path)
-		st, h, _ := do(t, c, p.method, base+p.path, "application/json", "{}")
+		// A body only where a browser sends one: a GET with a body
+		// through Caddy 2.6.2 was aborted once in about 60 runs under
+		// load ("reading from backend: use of closed network connection").
+		ct, body := "", ""
+		if p.method == "POST" {
+			ct, body = "application/json", "{}"
+		}
+		st, h, _ := do(t, c, p.method, base+p.path, ct, body)
 		if h.Get("X-Served-By") == "app" || app.count(p.path) != 0 {
 			t.Errorf("%s %s through %s reached the app (%d)", p.method, p.path, kind, st)
 			continue
