@@ -57,14 +57,23 @@ func (s *Store) tokenKeyHash(userID, h string) string {
 // createToken stores a new API token named name for u, ending at end, and
 // returns it with its info. Like createSession it WATCHes the account (a
 // disabled account gets ErrInvalidCredentials) and the token index (names
-// are unique among live tokens).
-func (s *Store) createToken(ctx context.Context, u User, name string, end, now time.Time) (string, TokenInfo, error) {
+// are unique among live tokens). creator is the handle of the session that
+// asks ("" for the operator): its index is WATCHed too and the session must
+// still exist inside the transaction, so that a token minted while a
+// password change or an account deletion sweeps the user's sessions and
+// tokens either exists before the token sweep or is refused
+// (ErrSessionNotFound), never outlives it.
+func (s *Store) createToken(ctx context.Context, u User, name string, end, now time.Time, creator string) (string, TokenInfo, error) {
 	tok, err := newAPIToken(u.ID, end)
 	if err != nil {
 		return "", TokenInfo{}, err
 	}
 	h := tokenHash(tok)
-	acct, idx := s.accountKey(u.ID), s.tokenIndexKey(u.ID)
+	acct, idx, sidx := s.accountKey(u.ID), s.tokenIndexKey(u.ID), s.indexKey(u.ID)
+	watched := []string{acct, idx}
+	if creator != "" {
+		watched = append(watched, sidx)
+	}
 	left := end.Sub(now)
 	for range maxTxRetries {
 		var refused error
@@ -73,6 +82,16 @@ func (s *Store) createToken(ctx context.Context, u User, name string, end, now t
 			if err != nil {
 				refused = err
 				return err
+			}
+			if creator != "" {
+				alive, err := s.sessionAlive(ctx, tx, u.ID, sidx, creator)
+				if err != nil {
+					return err
+				}
+				if !alive {
+					refused = ErrSessionNotFound
+					return refused
+				}
 			}
 			if a.Disabled {
 				refused = ErrInvalidCredentials
@@ -98,12 +117,13 @@ func (s *Store) createToken(ctx context.Context, u User, name string, end, now t
 				return nil
 			})
 			return err
-		}, acct, idx)
+		}, watched...)
 		switch {
 		case err == nil:
 			return tok, TokenInfo{ID: handleOfHash(h), Name: name, CreatedAt: now.UTC().Truncate(time.Second), ExpiresAt: end.UTC()}, nil
 		case refused != nil:
-			if errors.Is(refused, ErrInvalidCredentials) || errors.Is(refused, ErrInvalidTokenRequest) || errors.Is(refused, errCorruptUser) {
+			if errors.Is(refused, ErrInvalidCredentials) || errors.Is(refused, ErrInvalidTokenRequest) || errors.Is(refused, errCorruptUser) ||
+				errors.Is(refused, ErrSessionNotFound) {
 				return "", TokenInfo{}, refused
 			}
 			return "", TokenInfo{}, storeErr("session_create", refused)
@@ -114,6 +134,23 @@ func (s *Store) createToken(ctx context.Context, u User, name string, end, now t
 		}
 	}
 	return "", TokenInfo{}, storeErr("session_create", errors.New("tokens changed during the update, retries exhausted"))
+}
+
+// sessionAlive reports whether the user's session whose handle is sid is
+// still indexed and its key still exists (read inside a WATCH of the
+// index, which every revocation changes).
+func (s *Store) sessionAlive(ctx context.Context, c redis.Cmdable, userID, sidx, sid string) (bool, error) {
+	members, err := c.ZRange(ctx, sidx, 0, -1).Result()
+	if err != nil {
+		return false, err
+	}
+	for _, h := range members {
+		if handleOfHash(h) == sid {
+			n, err := c.Exists(ctx, s.sessionKeyHash(userID, h)).Result()
+			return n == 1, err
+		}
+	}
+	return false, nil
 }
 
 // getToken is the hot path of an API token: one GET.

@@ -31,6 +31,9 @@ var ErrMFASessionRequired = errors.New("a session that passed the second factor 
 type mfaNeeded struct {
 	user    User
 	factors []string
+	// hash is the password hash the first step checked: the pending state
+	// keeps a digest of it, so that a password changed meanwhile voids it.
+	hash string
 }
 
 func (e *mfaNeeded) Error() string        { return ErrMFARequired.Error() }
@@ -86,7 +89,7 @@ func (s *Service) checkSecondFactor(ctx context.Context, rec *userRecord, code s
 		return false, nil
 	}
 	if code == "" {
-		return false, &mfaNeeded{user: rec.user(), factors: factors}
+		return false, &mfaNeeded{user: rec.user(), factors: factors, hash: rec.Hash}
 	}
 	if err := s.factors.Verify(ctx, rec.ID, code); err != nil {
 		if errors.Is(err, ErrInvalidCode) {

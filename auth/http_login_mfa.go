@@ -146,7 +146,7 @@ func readLoginBody(w http.ResponseWriter, r *http.Request) (loginBody, bodyKind,
 // account with a second factor: the pending state, its cookie, and the
 // page that asks for the code (or the passkey).
 func (h *handlers) startSecondStep(w http.ResponseWriter, r *http.Request, need *mfaNeeded, rd string) {
-	id, err := h.svc.beginPending(r.Context(), need.user)
+	id, err := h.svc.beginPending(r.Context(), need.user, need.hash)
 	if err != nil {
 		h.writeError(w, r, err, bodyForm, &formPage{tmpl: h.pages.login, email: need.user.Email, rd: rd})
 		return

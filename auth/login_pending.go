@@ -40,18 +40,22 @@ var errPendingGone = errors.New("sign-in expired")
 type pendingLogin struct {
 	UserID string `json:"user_id"`
 	Email  string `json:"email"`
+	// Password is the SHA-256 of the password hash the first step
+	// checked: a password changed or set meanwhile voids the second step.
+	Password string `json:"password"`
 }
 
 func (s *Store) pendingKey(id string) string { return s.prefix + "mfa:" + sha256Hex(id) }
 
-// beginPending stores the pending state of u and returns its id.
-func (s *Service) beginPending(ctx context.Context, u User) (string, error) {
+// beginPending stores the pending state of u, whose password (hash) the
+// first step checked, and returns its id.
+func (s *Service) beginPending(ctx context.Context, u User, hash string) (string, error) {
 	var b [stateIDBytes]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("auth: pending sign-in id: %w", err)
 	}
 	id := base64.RawURLEncoding.EncodeToString(b[:])
-	v, err := json.Marshal(pendingLogin{UserID: u.ID, Email: u.Email})
+	v, err := json.Marshal(pendingLogin{UserID: u.ID, Email: u.Email, Password: sha256Hex(hash)})
 	if err != nil {
 		return "", err
 	}
@@ -155,7 +159,7 @@ func (s *Service) secondStepCode(ctx context.Context, id, code string, req Login
 		return User{}, "", err
 	}
 	u = User{ID: p.UserID, Email: p.Email}
-	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Factor: credential.FactorOTP, Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous)
+	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Factor: credential.FactorOTP, Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous, p.Password)
 	return u, tok, err
 }
 
@@ -186,7 +190,7 @@ func (s *Service) secondStepPasskey(ctx context.Context, id, stateID string, bod
 		return User{}, "", err
 	}
 	u = User{ID: p.UserID, Email: p.Email}
-	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Factor: credential.FactorHardwareKey, Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous)
+	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Factor: credential.FactorHardwareKey, Method: credential.MethodPassword, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous, p.Password)
 	return u, tok, err
 }
 
@@ -213,15 +217,18 @@ func (s *Service) passkeyLogin(ctx context.Context, stateID string, body []byte,
 		return User{}, "", err
 	}
 	u = rec.user()
-	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Factor: credential.FactorHardwareKey, Method: credential.MethodPasskey, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous)
+	tok, err = s.completeLogin(ctx, u, newSessionMeta{MFA: true, Factor: credential.FactorHardwareKey, Method: credential.MethodPasskey, IP: req.ClientIP, UserAgent: req.UserAgent}, req.Previous, "")
 	return u, tok, err
 }
 
 // completeLogin ends the session the client brought, creates the new one
 // (createSession refuses a disabled account with ErrInvalidCredentials)
 // and then looks at the account again, as LoginWith does: an account
-// deleted while this ran must not walk away with a fresh session.
-func (s *Service) completeLogin(ctx context.Context, u User, meta newSessionMeta, previous string) (string, error) {
+// deleted while this ran must not walk away with a fresh session, and
+// neither may a sign-in whose first step checked a password (password, the
+// SHA-256 of its hash; "" for a passkey sign-in) that has been changed
+// since.
+func (s *Service) completeLogin(ctx context.Context, u User, meta newSessionMeta, previous, password string) (string, error) {
 	if err := s.endPrevious(ctx, previous); err != nil {
 		return "", err
 	}
@@ -230,7 +237,7 @@ func (s *Service) completeLogin(ctx context.Context, u User, meta newSessionMeta
 		return "", err
 	}
 	again, err := s.store.getUser(ctx, u.Email)
-	if err != nil || again.ID != u.ID {
+	if err != nil || again.ID != u.ID || (password != "" && sha256Hex(again.Hash) != password) {
 		if _, delErr := s.store.deleteSession(ctx, u.ID, tok); delErr != nil {
 			s.metrics.storeError(delErr)
 			s.log.Warn("auth: could not delete the session of a deleted account", "err", delErr)

@@ -148,7 +148,11 @@ func (s *Service) CreateToken(ctx context.Context, id credential.Identity, name 
 	}
 	now := s.now()
 	end := now.Add(ttl).Truncate(time.Second)
-	return s.store.createToken(ctx, User{ID: id.UserID, Email: id.Email}, name, end, now)
+	creator := ""
+	if id.Method != credential.MethodToken {
+		creator = id.SID // "" for the operator's tokens create
+	}
+	return s.store.createToken(ctx, User{ID: id.UserID, Email: id.Email}, name, end, now, creator)
 }
 
 // Tokens lists the user's live API tokens, newest first.
