@@ -187,3 +187,56 @@ func TestForwardAuthDuplicateHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardAuthReviewFindings: requests found to be decided differently
+// through forward-auth than through the proxy.
+func TestForwardAuthReviewFindings(t *testing.T) {
+	tg := newTestGateway(t, nil)
+	// A WebSocket handshake from a foreign page, its Upgrade and Connection
+	// removed by the proxy in front (hop-by-hop), keeps its Origin and
+	// Sec-WebSocket-* headers: the Origin check holds as it does proxied.
+	req := tg.newRequest(t, "GET", "/_gatehouse/verify")
+	req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: tokAlice})
+	req.Header.Set("X-Forwarded-Uri", "/ws")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Origin", "https://evil.example")
+	if res, body := tg.do(t, req); res.StatusCode != 403 {
+		t.Errorf("foreign-origin WebSocket through forward-auth = %d (%s), want 403", res.StatusCode, body)
+	}
+	// An original URI no request line could carry (a blank: a proxy
+	// appended to, or comma-joined, the client's header).
+	for _, uri := range []string{"/public/x, /admin", "/public/x /admin", "/public/x\t/admin"} {
+		for _, h := range []string{"X-Forwarded-Uri", "X-Original-Uri"} {
+			req := tg.newRequest(t, "GET", "/_gatehouse/verify")
+			req.Header.Set(h, uri)
+			if res, _ := tg.do(t, req); res.StatusCode != 403 {
+				t.Errorf("%s %q = %d, want 403", h, uri, res.StatusCode)
+			}
+		}
+	}
+}
+
+// TestNamelessCookiesNeverPass: an upstream's nameless Set-Cookie
+// ("=gatehouse_session=TOKEN", which browsers send back as the session
+// cookie) is dropped, and a bare token in a client's Cookie header (a
+// nameless cookie) never reaches the upstream.
+func TestNamelessCookiesNeverPass(t *testing.T) {
+	tg := newTestGateway(t, nil)
+	tg.up.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Set-Cookie", "=gatehouse_session="+tokExpired+"; Path=/")
+		w.Header().Add("Set-Cookie", "gatehouse_session"+tokExpired)
+		w.Header().Add("Set-Cookie", "theme=dark; Path=/")
+		w.WriteHeader(200)
+	})
+	req := tg.newRequest(t, "GET", "/public/x")
+	req.Header.Set("Cookie", "a=1; "+tokAlice)
+	res, _ := tg.do(t, req)
+	if got := res.Header.Values("Set-Cookie"); len(got) != 1 || got[0] != "theme=dark; Path=/" {
+		t.Errorf("Set-Cookie to the client = %q, want only theme=dark", got)
+	}
+	got, _ := tg.up.last()
+	if c := got.Header.Get("Cookie"); c != "a=1" {
+		t.Errorf("Cookie upstream = %q, want a=1 (the bare token stripped)", c)
+	}
+}

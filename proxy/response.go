@@ -17,7 +17,10 @@ func (g *Gateway) dropSessionSetCookie(res *http.Response) error {
 	return nil
 }
 
-// dropSetCookie removes from h the Set-Cookie lines that set cookie name.
+// dropSetCookie removes from h the Set-Cookie lines that set cookie name,
+// and every line that sets a cookie without a name: a browser stores
+// "=NAME=VALUE" as a nameless cookie and sends it back as "NAME=VALUE",
+// which would plant the session cookie past a filter on the name alone.
 func dropSetCookie(h http.Header, name string) {
 	vs := h["Set-Cookie"]
 	if len(vs) == 0 {
@@ -25,8 +28,10 @@ func dropSetCookie(h http.Header, name string) {
 	}
 	kept := vs[:0]
 	for _, v := range vs {
-		n, _, _ := strings.Cut(v, "=")
-		if strings.TrimSpace(n) == name {
+		pair, _, _ := strings.Cut(v, ";")
+		n, _, hasEq := strings.Cut(pair, "=")
+		n = strings.TrimSpace(n)
+		if n == name || n == "" || !hasEq {
 			continue
 		}
 		kept = append(kept, v)

@@ -49,7 +49,7 @@ func (g *Gateway) serveVerify(w http.ResponseWriter, r *http.Request, st *reqSta
 		c.Method, c.Host = o.method, o.host
 		or = &c
 	}
-	v := view{method: o.method, path: clean, query: o.uri.RawQuery, r: or, ws: isWebSocketUpgrade(r.Header),
+	v := view{method: o.method, path: clean, query: o.uri.RawQuery, r: or, ws: isWebSocketUpgrade(r.Header) || asksForWebSocket(r.Header),
 		navigation:  r.URL.Query().Get("redirect") == "1" && isNavigation(o.method, r.Header),
 		forwardAuth: true, scheme: o.proto, host: o.host}
 	out := g.decide(st, &v)
@@ -136,7 +136,9 @@ func (g *Gateway) originalRequest(r *http.Request, st *reqState) (original, bool
 	if o.proto != "http" && o.proto != "https" {
 		o.proto = "http"
 	}
-	if !strings.HasPrefix(uri, "/") {
+	// No request line can hold a blank or a control byte; one here is a
+	// proxy in front that appended to, or comma-joined, a client's header.
+	if !strings.HasPrefix(uri, "/") || strings.ContainsFunc(uri, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return o, false
 	}
 	u, err := url.ParseRequestURI(uri)
@@ -145,6 +147,14 @@ func (g *Gateway) originalRequest(r *http.Request, st *reqState) (original, bool
 	}
 	o.uri = u
 	return o, true
+}
+
+// asksForWebSocket reports whether a forward-auth request carries a
+// WebSocket handshake's own headers: a proxy in front (Traefik) removes the
+// hop-by-hop Upgrade and Connection from the auth request but passes
+// Origin and Sec-WebSocket-*, and the Origin check must hold all the same.
+func asksForWebSocket(h http.Header) bool {
+	return len(h["Sec-Websocket-Key"]) > 0 || len(h["Sec-Websocket-Version"]) > 0
 }
 
 // originalHeaders are the headers that name the original request.

@@ -198,7 +198,7 @@ func KeptCookies(lines []string, cookieName string) string {
 				continue
 			}
 			name, v, _ := NextCookie(part)
-			if name == cookieName || tokenShaped(v) {
+			if name == cookieName || tokenShaped(v) || !strings.Contains(part, "=") && tokenShaped(part) {
 				continue
 			}
 			if b.Len() > 0 {
@@ -212,9 +212,12 @@ func KeptCookies(lines []string, cookieName string) string {
 
 func hasGatewayCookie(line, cookieName string) bool {
 	for line != "" {
-		var name, v string
-		name, v, line = NextCookie(line)
-		if name == cookieName || tokenShaped(v) {
+		part, rest, _ := strings.Cut(line, ";")
+		line = rest
+		name, v, _ := NextCookie(part)
+		// A part without "=" is a nameless cookie whose value an app may
+		// read as it stands.
+		if name == cookieName || tokenShaped(v) || !strings.Contains(part, "=") && tokenShaped(part) {
 			return true
 		}
 	}
