@@ -259,67 +259,26 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 
 var upstreamType = reflect.TypeFor[Upstream]()
 
+// mapWords are the words of a map's problems: what the mapping must be, its
+// keys, and a duplicate key.
+type mapWords struct{ mapping, keys, duplicate string }
+
 // stringMap decodes a mapping with string keys (auth.groups), each value
 // decoded by its type.
 func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string) {
-	if isNull(n) {
-		v.SetZero()
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		d.at(n.Line, path, "must be a mapping, not %s", kindName(n))
-		return
-	}
-	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := deref(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" || k.Value == "" {
-			d.at(k.Line, path, "keys must be non-empty strings, not %s", kindName(k))
-			continue
-		}
-		kp := join(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			d.at(k.Line, kp, "duplicate key (first on line %d)", first)
-			continue
-		}
-		seen[k.Value] = k.Line
-		d.lines[kp] = k.Line
+	d.keyedMap(n, v, path, mapWords{"a mapping", "keys", "duplicate key"}, func(val *yaml.Node, kp string) reflect.Value {
 		e := reflect.New(v.Type().Elem()).Elem()
 		d.value(val, e, kp)
-		m.SetMapIndex(reflect.ValueOf(k.Value), e)
-	}
-	v.Set(m)
+		return e
+	})
 }
 
 // upstreams decodes the upstreams mapping: each value is a URL string or a
 // mapping of Upstream's keys.
 func (d *decoder) upstreams(n *yaml.Node, v reflect.Value, path string) {
-	if isNull(n) {
-		v.SetZero()
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		d.at(n.Line, path, "must be a mapping of name: URL, not %s", kindName(n))
-		return
-	}
-	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := deref(n.Content[i]), deref(n.Content[i+1])
-		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" || k.Value == "" {
-			d.at(k.Line, path, "upstream names must be non-empty strings, not %s", kindName(k))
-			continue
-		}
-		kp := join(path, k.Value)
-		if first, dup := seen[k.Value]; dup {
-			d.at(k.Line, kp, "duplicate upstream (first on line %d)", first)
-			continue
-		}
-		seen[k.Value] = k.Line
-		d.lines[kp] = k.Line
+	d.keyedMap(n, v, path, mapWords{"a mapping of name: URL", "upstream names", "duplicate upstream"}, func(val *yaml.Node, kp string) reflect.Value {
 		var u Upstream
-		switch val.Kind {
+		switch val = deref(val); val.Kind {
 		case yaml.MappingNode:
 			d.mapping(val, reflect.ValueOf(&u).Elem(), kp)
 		case yaml.ScalarNode:
@@ -329,7 +288,37 @@ func (d *decoder) upstreams(n *yaml.Node, v reflect.Value, path string) {
 		default:
 			d.at(val.Line, kp, "must be a URL or a mapping with url, not %s", kindName(val))
 		}
-		m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(u))
+		return reflect.ValueOf(u)
+	})
+}
+
+// keyedMap decodes a mapping of non-empty string keys into the map v, each
+// value by decode, reporting a bad or duplicate key at its line.
+func (d *decoder) keyedMap(n *yaml.Node, v reflect.Value, path string, w mapWords, decode func(val *yaml.Node, kp string) reflect.Value) {
+	if isNull(n) {
+		v.SetZero()
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.at(n.Line, path, "must be %s, not %s", w.mapping, kindName(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := deref(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" || k.Value == "" {
+			d.at(k.Line, path, "%s must be non-empty strings, not %s", w.keys, kindName(k))
+			continue
+		}
+		kp := join(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.at(k.Line, kp, "%s (first on line %d)", w.duplicate, first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		d.lines[kp] = k.Line
+		m.SetMapIndex(reflect.ValueOf(k.Value), decode(val, kp))
 	}
 	v.Set(m)
 }
