@@ -8,7 +8,6 @@ import (
 	"errors"
 	"image/png"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -219,7 +218,7 @@ func TestTOTPEnrolVerifyDisable(t *testing.T) {
 		if err := f.Verify(ctx, u.ID, codeAt(t, secret, e.clock.Now().Add(30*time.Second))); !errors.Is(err, ErrInvalidCode) {
 			t.Fatalf("Verify after disable = %v, want ErrInvalidCode", err)
 		}
-		if keys := dumpAll(t, e); containsKey(keys, ":totp") {
+		if keys := e.dump(t); containsKey(keys, ":totp") {
 			t.Fatalf("TOTP keys left after disable: %v", keys)
 		}
 	})
@@ -340,8 +339,8 @@ func TestTOTPSecretsNeverInClear(t *testing.T) {
 			n, _ := normalizeRecoveryCode(c)
 			checkNotInStore(t, e, c, n)
 		}
-		if !containsKey(dumpAll(t, e), "}:totp ") {
-			t.Fatalf("no totp record in the store: %v", dumpAll(t, e))
+		if !containsKey(e.dump(t), "}:totp ") {
+			t.Fatalf("no totp record in the store: %v", e.dump(t))
 		}
 	})
 }
@@ -350,7 +349,7 @@ func TestTOTPSecretsNeverInClear(t *testing.T) {
 // typed, upper or lower case, or as the raw bytes of a base32 secret.
 func checkNotInStore(t *testing.T, e *testEnv, secrets ...string) {
 	t.Helper()
-	dump := strings.Join(dumpAll(t, e), "\n")
+	dump := strings.Join(e.dump(t), "\n")
 	for _, s := range secrets {
 		forms := []string{s, strings.ToLower(s), strings.ToUpper(s)}
 		if raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(s)); err == nil && len(raw) >= 10 {
@@ -448,11 +447,11 @@ func TestSecondFactorsReset(t *testing.T) {
 		if got, _ := f.Factors(ctx, u.ID); len(got) != 0 {
 			t.Fatalf("Factors after Reset = %v, want []", got)
 		}
-		if keys := dumpAll(t, e); containsKey(keys, ":totp") || containsKey(keys, ":passkeys") {
+		if keys := e.dump(t); containsKey(keys, ":totp") || containsKey(keys, ":passkeys") {
 			t.Fatalf("second-factor keys left after Reset: %v", keys)
 		}
 		// The account and its session are not the Reset's to remove.
-		if !containsKey(dumpAll(t, e), "user:fay@example.com") {
+		if !containsKey(e.dump(t), "user:fay@example.com") {
 			t.Fatal("Reset removed the account")
 		}
 	})
@@ -479,48 +478,6 @@ func TestQRCode(t *testing.T) {
 	if _, err := QRCodePNG("https://example.com/", 100); err == nil {
 		t.Fatal("QRCodePNG of a non-otpauth URL succeeded")
 	}
-}
-
-// dumpAll lists every key of e's prefix as "key type value", strings and
-// hashes included, sorted.
-func dumpAll(t testing.TB, e *testEnv) []string {
-	t.Helper()
-	ctx := context.Background()
-	var lines []string
-	iter := e.rdb.Scan(ctx, 0, e.prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		typ, err := e.rdb.Type(ctx, k).Result()
-		if err != nil {
-			t.Fatalf("TYPE %s: %v", k, err)
-		}
-		var val string
-		switch typ {
-		case "string":
-			val, err = e.rdb.Get(ctx, k).Result()
-		case "hash":
-			var m map[string]string
-			m, err = e.rdb.HGetAll(ctx, k).Result()
-			for f, v := range m {
-				val += f + "=" + v + ";"
-			}
-		case "zset":
-			var ms []string
-			ms, err = e.rdb.ZRange(ctx, k, 0, -1).Result()
-			val = strings.Join(ms, ",")
-		case "none":
-			continue
-		}
-		if err != nil && err != redis.Nil {
-			t.Fatalf("read %s: %v", k, err)
-		}
-		lines = append(lines, k+" "+typ+" "+val)
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatalf("SCAN: %v", err)
-	}
-	sort.Strings(lines)
-	return lines
 }
 
 // containsKey reports whether a line of a dump contains part.
